@@ -1,0 +1,5 @@
+"""`python -m omd` is the `omd` command."""
+
+from .main import main
+
+main()

@@ -1,0 +1,94 @@
+"""The bus subsystem: an XSUB/XPUB proxy that libzmq runs with no Python per message.
+
+Publishers connect to `bus-in.sock` (XSUB), subscribers to `bus-out.sock` (XPUB) and, when
+configured, to the TCP XPUB endpoint for third parties. Subscriptions flow upstream, so an
+event nobody subscribes to never leaves its publisher. The process also subscribes to
+`READY_TOPIC` itself, which is what publishers wait for (see omd.sockets).
+
+Socket files are created owner-only (0600) or 0660 with `[bus] socket_group`.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import signal
+import threading
+
+import structlog
+import zmq
+
+from .config import Config
+from .paths import Paths
+from .sockets import READY_TOPIC
+
+log = structlog.get_logger()
+INPROC_OUT = "inproc://bus-out"
+
+
+def _secure(path: str, group: str) -> None:
+    if group:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        os.chmod(path, 0o660)
+    else:
+        os.chmod(path, 0o600)
+
+
+def _proxy(xsub: zmq.Socket, xpub: zmq.Socket) -> None:
+    try:
+        zmq.proxy(xsub, xpub)
+    except zmq.ZMQError as exc:
+        if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
+            log.error("bus_proxy_failed", error=str(exc))
+    finally:
+        xsub.close(linger=0)
+        xpub.close(linger=0)
+
+
+def run(config: Config, paths: Paths) -> int:
+    """Bind the bus sockets and proxy until SIGTERM/SIGINT."""
+    ctx = zmq.Context()
+    old_umask = os.umask(0o077)
+    try:
+        xsub = ctx.socket(zmq.XSUB)
+        xsub.setsockopt(zmq.LINGER, 0)
+        xsub.setsockopt(zmq.RCVHWM, 100_000)
+        xpub = ctx.socket(zmq.XPUB)
+        xpub.setsockopt(zmq.LINGER, 0)
+        xpub.setsockopt(zmq.SNDHWM, 100_000)
+        xsub.bind(paths.endpoint(paths.bus_in))
+        xpub.bind(paths.endpoint(paths.bus_out))
+        xpub.bind(INPROC_OUT)
+        if config.bus.tcp_listen:
+            xpub.bind(config.bus.tcp_listen)
+    finally:
+        os.umask(old_umask)
+    for path in (paths.bus_in, paths.bus_out):
+        _secure(str(path), config.bus.socket_group)
+
+    sentinel = ctx.socket(zmq.SUB)
+    sentinel.setsockopt(zmq.LINGER, 0)
+    sentinel.setsockopt(zmq.SUBSCRIBE, READY_TOPIC)
+    sentinel.connect(INPROC_OUT)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    proxy = threading.Thread(target=_proxy, args=(xsub, xpub), name="bus-proxy", daemon=True)
+    proxy.start()
+    log.info("bus_started", bus_in=str(paths.bus_in), bus_out=str(paths.bus_out),
+             tcp=config.bus.tcp_listen or None)
+    while not stop.wait(0.5):
+        if not proxy.is_alive():
+            log.error("bus_proxy_exited")
+            break
+    sentinel.close(linger=0)
+    ctx.term()  # the proxy gets ETERM and closes its sockets
+    proxy.join(5)
+    for path in (paths.bus_in, paths.bus_out):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    log.info("bus_stopped")
+    return 0

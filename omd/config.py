@@ -1,0 +1,148 @@
+"""The daemon configuration: a typed msgspec tree decoded from TOML.
+
+Every key has an embedded default, so the daemon runs with no file at all; `conf/omd.toml`
+documents each key with its default (a test keeps the two in step). Unknown keys and wrong
+types are refused with a `ConfigError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from .errors import ConfigError
+from .paths import Paths
+from .subsystems import SUBSYSTEMS
+
+
+class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of config sections: unknown keys are errors, typos never pass silently."""
+
+
+class NodeSection(Section):
+    """[node]: this node's identity."""
+
+    name: str = ""  # empty: the hostname
+    labels: dict[str, str] = {}
+
+
+class BusSection(Section):
+    """[bus]: the event bus proxy."""
+
+    # Extra XPUB endpoint for third-party subscribers, e.g. "tcp://127.0.0.1:1216"; "" is off.
+    tcp_listen: str = ""
+    # Group given read/write access to the bus socket files; "" keeps them owner-only (0600).
+    socket_group: str = ""
+
+
+class DaemonSection(Section):
+    """[daemon]: the supervisor."""
+
+    subsystems: list[str] = []
+    stop_grace: float = 10.0
+    restart_backoff_initial: float = 0.5
+    restart_backoff_max: float = 30.0
+    # A subsystem that ran this long before dying restarts with the initial backoff again.
+    restart_backoff_reset: float = 30.0
+    watchdog_interval: float = 5.0
+
+
+class LogSection(Section):
+    """[log]: structured logging to stdout (journald under systemd)."""
+
+    level: str = "info"
+    # "auto": JSON when stdout is not a terminal, console rendering otherwise.
+    format: str = "auto"
+
+
+class Config(Section):
+    """The whole configuration; `paths` and `source` are set by `load`, not by the file."""
+
+    node: NodeSection = msgspec.field(default_factory=NodeSection)
+    bus: BusSection = msgspec.field(default_factory=BusSection)
+    daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
+    log: LogSection = msgspec.field(default_factory=LogSection)
+
+    @property
+    def nodename(self) -> str:
+        """The node name: `[node] name`, else the short hostname."""
+        return self.node.name or socket.gethostname().split(".")[0]
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("auto", "json", "console")
+
+
+def _check(config: Config, source: str) -> None:
+    if config.log.level not in LOG_LEVELS:
+        raise ConfigError(f"{source}: log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if config.log.format not in LOG_FORMATS:
+        raise ConfigError(f"{source}: log.format: {config.log.format!r} is not one of {', '.join(LOG_FORMATS)}")
+    for name in ("stop_grace", "restart_backoff_initial", "restart_backoff_max", "watchdog_interval"):
+        if getattr(config.daemon, name) <= 0:
+            raise ConfigError(f"{source}: daemon.{name}: must be > 0")
+    for name in config.daemon.subsystems:
+        if name not in SUBSYSTEMS or name == "bus":
+            choices = ", ".join(n for n in SUBSYSTEMS if n != "bus") or "none yet"
+
+            raise ConfigError(f"{source}: daemon.subsystems: unknown subsystem {name!r} (known: {choices})")
+    if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
+        raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
+
+
+def _key_of(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(dotted key, message) from a msgspec validation error."""
+    text = str(exc)
+    msg, _, where = text.partition(" - at `")
+    key = where.rstrip("`").removeprefix("$").lstrip(".")
+    if msg.startswith("Object contains unknown field `"):
+        field = msg.split("`")[1]
+        return (f"{key}.{field}" if key else field), "unknown key"
+    return key, msg
+
+
+def parse(text: str, source: str = "<config>") -> Config:
+    """Decode TOML text into a checked `Config`; raises `ConfigError` naming `source` and the key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    try:
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        key, msg = _key_of(exc)
+        raise ConfigError(f"{source}: {key}: {msg}") from None
+    _check(config, source)
+    return config
+
+
+def load(paths: Paths) -> Config:
+    """Read `etc/omd/omd.toml` under the root, or the embedded defaults when it does not exist."""
+    path = paths.config_file
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return parse("", source=f"{path} (embedded defaults)")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse(text, source=str(path))
+
+
+def ensure_secret(paths: Paths) -> str:
+    """The cluster secret, generated on first use and stored with mode 0600."""
+    path: Path = paths.secret_file
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value

@@ -1,0 +1,54 @@
+"""Child-process entry point: `python -m omd.runner NAME --root ROOT --parent PID`.
+
+The supervisor hands the configuration it validated in `$OMD_CONFIG_JSON`, so every
+subsystem runs with the same configuration even if the file changed meanwhile. The child
+asks the kernel for SIGTERM when the supervisor dies, so no subsystem outlives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib
+import os
+import signal
+import sys
+
+import msgspec
+
+from . import config as configmod, logs
+from .config import Config
+from .paths import Paths
+from .subsystems import SUBSYSTEMS
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent and os.getppid() != parent:  # the parent died before prctl
+        sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subsystem until it returns; the return value is the exit code."""
+    parser = argparse.ArgumentParser(prog="omd.runner")
+    parser.add_argument("name", choices=sorted(SUBSYSTEMS))
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--parent", type=int, default=0)
+    args = parser.parse_args(argv)
+    _die_with_parent(args.parent)
+    paths = Paths.resolve(args.root)
+    raw = os.environ.pop("OMD_CONFIG_JSON", "")
+    config = msgspec.json.decode(raw, type=Config) if raw else configmod.load(paths)
+    logs.configure(args.name, config.log.level, config.log.format)
+    module = importlib.import_module(SUBSYSTEMS[args.name])
+    return int(module.run(config, paths) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Every bus socket omd opens: the publisher and subscriber ends, and the readiness handshake.
+
+Sockets are made here with linger 0, options set before connect, and closed in `close()`.
+
+Publishers use an XPUB socket connected to the bus's XSUB (bus-in) rather than a PUB: the
+XPUB end *sees* the subscriptions that flow upstream, which gives two handshakes without
+sleeping:
+
+- ready: the bus process itself subscribes to `READY_TOPIC`, a topic nobody publishes. The
+  bus's XSUB sends every subscription it holds to a publisher that connects, sorted by
+  topic, and `READY_TOPIC` sorts last, so once a publisher has seen it, every subscription that
+  existed when it connected is in force: its first events are not lost (ZeroMQ's slow joiner).
+  A publisher that loses the bus (bus restart) sees the unsubscription and waits again.
+- subscribed: a subscriber can subscribe to a unique probe topic after its real topics and a
+  publisher can wait for that probe (`Publisher.wait_subscription`): subscriptions travel in
+  order, so the real ones are in force too.
+
+Subscribers drop malformed messages (logged once per cause, counted) and detect `seq` gaps
+per (publisher, kind) (logged and counted), see docs/wire-format.md.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from typing import Callable, Iterable
+
+import structlog
+import zmq
+
+from .errors import FrameError
+from .events import Event
+from .wire import Message, decode, encode_data, encode_meta, encode_topic, rfc3339_ns
+
+READY_TOPIC = b"\xffomd.ready"
+PROBE_PREFIX = b"\xffomd.probe."
+
+log = structlog.get_logger()
+
+
+def _new_socket(ctx: zmq.Context, kind: int) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    return sock
+
+
+class Publisher:
+    """Publishes events to bus-in, numbered per kind, after the ready handshake.
+
+    `pub_id` names this publisher in the meta frame; it is unique per process start so a
+    restarted publisher's `seq` restarting at 1 is not taken for a gap.
+    """
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, origin: str, name: str,
+                 sndhwm: int = 100_000) -> None:
+        self.origin = origin
+        self.pub_id = f"{name}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._seq: Counter[str] = Counter()
+        self.subscriptions: set[bytes] = set()
+        self.rejoin_timeout = 3.0
+        self._rejoin: set[bytes] = set()
+        self._rejoin_deadline = 0.0
+        self._sock = _new_socket(ctx, zmq.XPUB)
+        self._sock.setsockopt(zmq.SNDHWM, sndhwm)
+        self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self._sock.connect(endpoint)
+
+    @property
+    def ready(self) -> bool:
+        """True while the bus's subscriptions are known to this publisher."""
+        return READY_TOPIC in self.subscriptions
+
+    def _drain(self, timeout_ms: int = 0) -> bool:
+        """Apply pending subscription messages; True when at least one was read.
+
+        When the bus goes away (its unsubscription of `READY_TOPIC`), the subscriptions held
+        before are remembered in `_rejoin`, so that publishing after the bus is back waits
+        (bounded by `rejoin_timeout`) for those subscribers to reconnect.
+        """
+        sock = self._sock
+        got = False
+        before = set(self.subscriptions) if self.ready else None
+        while sock.poll(timeout_ms, zmq.POLLIN):
+            msg = sock.recv()
+            got = True
+            timeout_ms = 0
+            if msg[:1] == b"\x01":
+                self.subscriptions.add(msg[1:])
+            elif msg[:1] == b"\x00":
+                self.subscriptions.discard(msg[1:])
+                if msg[1:] == READY_TOPIC and before is not None:
+                    self._rejoin = {t for t in before if not t.startswith(PROBE_PREFIX)}
+                    self._rejoin_deadline = 0.0
+        return got
+
+    def _rejoined(self) -> bool:
+        """True once the subscribers known before a bus restart are back (or the wait is over)."""
+        if not self._rejoin:
+            return True
+        now = time.monotonic()
+        if not self._rejoin_deadline:
+            self._rejoin_deadline = now + self.rejoin_timeout
+        if self._rejoin <= self.subscriptions or now >= self._rejoin_deadline:
+            missing = self._rejoin - self.subscriptions
+            if missing:
+                log.warning("bus_subscribers_not_back", missing=len(missing), waited=self.rejoin_timeout)
+            self._rejoin = set()
+            return True
+        return False
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        self._drain()
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._drain(max(1, int(left * 1000)))
+        return True
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until the ready handshake is done (see the module docstring)."""
+        return self._wait(lambda: self.ready, timeout)
+
+    def wait_subscription(self, prefix: bytes, timeout: float = 10.0) -> bool:
+        """Block until some subscriber subscribed to exactly `prefix`."""
+        return self._wait(lambda: prefix in self.subscriptions, timeout)
+
+    def publish(self, event: Event, labels: dict[str, str] | None = None,
+                ready_timeout: float = 5.0) -> bool:
+        """Publish a typed event; `labels` are merged into its own (last value wins).
+
+        Returns False (and logs) when the bus is not ready within `ready_timeout`.
+        """
+        if labels:
+            event.labels = {**(event.labels or {}), **labels}
+        return self.publish_raw(event.kind, event.labels, encode_data(event), ready_timeout)
+
+    def publish_raw(self, kind: str, labels: dict[str, str] | None, data: bytes,
+                    ready_timeout: float = 5.0) -> bool:
+        """Publish already-encoded data bytes of `kind` (they must start with the labels)."""
+        sock = self._sock
+        if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._drain()
+        if not self.ready and not self.wait_ready(ready_timeout):
+            if ready_timeout > 0:  # 0 means best effort: the caller expects drops
+                log.warning("bus_not_ready", kind=kind, waited=ready_timeout)
+            return False
+        if self._rejoin and ready_timeout > 0:
+            self._wait(self._rejoined, self.rejoin_timeout + 0.1)
+        seq = self._seq[kind] + 1
+        self._seq[kind] = seq
+        sock.send_multipart((encode_topic(kind, labels), encode_meta(self.origin, self.pub_id, seq), data),
+                            copy=False)
+        return True
+
+    def close(self) -> None:
+        """Close the socket (linger 0: unsent messages are dropped)."""
+        self._sock.close(linger=0)
+
+
+class Subscriber:
+    """Receives checked bus messages from bus-out; counts drops and seq gaps.
+
+    `stats` counts `received`, `dropped.<cause>` and `gaps` (messages missed, summed).
+    `on_gap(pub, kind, missed)` is called for each gap when given.
+    """
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, topics: Iterable[bytes] = (b"",),
+                 validate: bool = False, rcvhwm: int = 100_000,
+                 on_gap: Callable[[str, str, int], None] | None = None) -> None:
+        self.validate = validate
+        self.on_gap = on_gap
+        self.stats: Counter[str] = Counter()
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self._logged_causes: set[str] = set()
+        self.sock = _new_socket(ctx, zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        self.sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        for topic in topics:
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        self.sock.connect(endpoint)
+
+    def subscribe(self, topic: bytes) -> None:
+        """Add a subscription prefix (b"" is everything)."""
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: bytes) -> None:
+        """Remove a subscription prefix."""
+        self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+
+    def probe(self) -> bytes:
+        """Subscribe to a fresh probe topic and return it (see `Publisher.wait_subscription`)."""
+        topic = PROBE_PREFIX + uuid.uuid4().hex.encode()
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        return topic
+
+    def check(self, frames: list[bytes]) -> Message | None:
+        """Decode received frames; None (dropped, logged once per cause, counted) if malformed."""
+        try:
+            msg = decode(frames, validate=self.validate)
+        except FrameError as exc:
+            self.stats[f"dropped.{exc.cause}"] += 1
+            if exc.cause not in self._logged_causes:
+                self._logged_causes.add(exc.cause)
+                log.warning("bus_frame_dropped", cause=exc.cause, error=str(exc))
+            return None
+        self.stats["received"] += 1
+        key = (msg.meta.pub, msg.kind)
+        last = self._last_seq.get(key)
+        self._last_seq[key] = msg.meta.seq
+        if last is not None and msg.meta.seq > last + 1:
+            missed = msg.meta.seq - last - 1
+            self.stats["gaps"] += missed
+            log.warning("bus_seq_gap", pub=msg.meta.pub, kind=msg.kind, missed=missed,
+                        after=last, got=msg.meta.seq)
+            if self.on_gap is not None:
+                self.on_gap(msg.meta.pub, msg.kind, missed)
+        return msg
+
+    def recv(self, timeout: float | None = None) -> Message | None:
+        """The next well-formed message, or None when `timeout` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.sock.poll(int(left * 1000) or 1, zmq.POLLIN):
+                    return None
+            msg = self.check(self.sock.recv_multipart())
+            if msg is not None:
+                return msg
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close(linger=0)
+
+
+__all__ = ["Publisher", "Subscriber", "READY_TOPIC", "PROBE_PREFIX", "rfc3339_ns"]

@@ -1,0 +1,20 @@
+"""The table of subsystem processes, and the Daemon*Updated kind that reports each one.
+
+`SUBSYSTEMS` maps a name to the module whose `run(config, paths) -> int` the process runs.
+The supervisor starts `bus` first, then `[daemon] subsystems` in order (`DEFAULT` when that
+list is empty), and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+from . import events
+
+SUBSYSTEMS: dict[str, str] = {
+    "bus": "omd.bus",
+}
+
+# Started when `[daemon] subsystems` is left empty.
+DEFAULT: tuple[str, ...] = ()
+
+# name -> (event type, data field) published by the supervisor on each state change.
+STATE_KINDS: dict[str, tuple[type[events.Event], str]] = {}

@@ -1,0 +1,407 @@
+"""The supervisor: the `omd` process that starts, watches and restarts every subsystem.
+
+It owns the daemon's life cycle:
+
+- one daemon per root, enforced by an flock on the pid file;
+- the bus starts first; the daemon is READY (systemd) once a publisher completed the bus
+  handshake; then the configured subsystems start, each its own process
+  (`python -m omd.runner NAME`, see omd.runner);
+- a subsystem that dies is restarted with exponential backoff, and each change of state is
+  published (DaemonStatusUpdated with the `subsystems` map, plus the subsystem's own
+  Daemon*Updated kind where one exists) and written to `status.json` for `omd status`;
+- WatchDog is published every `watchdog_interval`; the supervisor receives it back through
+  the bus and pings the systemd watchdog only while that round trip works;
+- SIGTERM/SIGINT stop everything in reverse order (SIGKILL after `stop_grace`), SIGHUP
+  reloads the configuration (a bad file is logged and the running one kept).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+import zmq
+
+from . import __version__, config as configmod, logs
+from .config import Config
+from .errors import AlreadyRunningError, ConfigError
+from .events import DaemonStatusUpdated, WatchDog
+from .paths import Paths
+from .sdnotify import Notifier
+from .sockets import Publisher, Subscriber
+from .subsystems import DEFAULT, STATE_KINDS, SUBSYSTEMS
+from .wire import rfc3339_ns, topic_prefix
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Child:
+    """One subsystem process and its restart bookkeeping."""
+
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = "stopped"
+    restarts: int = 0
+    backoff: float = 0.0
+    next_start: float = 0.0
+    started_mono: float = 0.0
+    started_at: str = ""
+    last_exit: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The state published in DaemonStatusUpdated.subsystems and status.json."""
+        return {
+            "state": self.state,
+            "pid": self.proc.pid if self.proc and self.proc.poll() is None else 0,
+            "restarts": self.restarts,
+            "started_at": self.started_at,
+            "last_exit": self.last_exit,
+        }
+
+
+class PidLock:
+    """The pid file, locked with flock for as long as the daemon runs."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.path = paths.pid_file
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Lock and write our pid; `AlreadyRunningError` if another daemon holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunningError(
+                f"omd is already running on root {self.path.parents[3]} (pid {other}); "
+                f"stop it with `omd --root {self.path.parents[3]} stop`"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        """Remove the pid file and drop the lock."""
+        if self.fd is not None:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+
+
+def running_pid(paths: Paths) -> int | None:
+    """The pid of the daemon running on `paths`, or None (tested by the flock, not the file)."""
+    try:
+        fd = os.open(paths.pid_file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(fd, 32).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+    return None
+
+
+class Supervisor:
+    """Runs the daemon in the foreground until told to stop; `run()` returns the exit code."""
+
+    def __init__(self, config: Config, paths: Paths) -> None:
+        self.config = config
+        self.paths = paths
+        self.nodename = config.nodename
+        names = ["bus", *(config.daemon.subsystems or DEFAULT)]
+        self.children = {name: Child(name) for name in names}
+        self.notifier = Notifier()
+        self.ctx: zmq.Context | None = None
+        self.pub: Publisher | None = None
+        self.sub: Subscriber | None = None
+        self.status = "starting"
+        self._signals: list[int] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._last_watchdog_sent = 0.0
+        self._last_watchdog_seen = 0.0
+        self._last_sd_ping = 0.0
+
+    # ---------------------------------------------------------------- life cycle
+
+    def run(self) -> int:
+        """Start the bus and the subsystems, supervise them, stop on a signal."""
+        self.paths.make_dirs()
+        lock = PidLock(self.paths)
+        lock.acquire()
+        try:
+            configmod.ensure_secret(self.paths)
+            self._install_signals()
+            self.ctx = zmq.Context()
+            if not self._start_bus():
+                self.notifier.notify("STATUS=bus failed to start")
+                return 1
+            self.notifier.notify("READY=1", f"STATUS=bus up, node {self.nodename}")
+            self._publish_status("starting")
+            for child in self.children.values():
+                if child.name != "bus":
+                    self._spawn(child)
+            self._publish_status("started")
+            log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
+                     version=__version__, subsystems=list(self.children))
+            self._loop()
+            return 0
+        finally:
+            self._shutdown()
+            lock.release()
+
+    def _install_signals(self) -> None:
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals.append(signum)
+
+    def _start_bus(self) -> bool:
+        assert self.ctx is not None
+        bus = self.children["bus"]
+        self._spawn(bus)
+        self.pub = Publisher(self.ctx, self.paths.endpoint(self.paths.bus_in), self.nodename, "daemon")
+        self.sub = Subscriber(self.ctx, self.paths.endpoint(self.paths.bus_out), topics=[topic_prefix("WatchDog")])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.pub.wait_ready(0.2):
+                logs.attach_publisher(self.pub)
+                return True
+            if bus.proc is not None and bus.proc.poll() is not None:
+                log.error("bus_start_failed", exit_code=bus.proc.returncode)
+                return False
+        log.error("bus_start_timeout")
+        return False
+
+    def _loop(self) -> None:
+        assert self.sub is not None
+        poller = zmq.Poller()
+        poller.register(self.sub.sock, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        while True:
+            timeout = self._next_timeout()
+            for sock, _ in poller.poll(int(timeout * 1000)):
+                if sock is self.sub.sock:
+                    self._read_watchdog()
+                else:
+                    try:
+                        while self._wake_r.recv(512):
+                            pass
+                    except BlockingIOError:
+                        pass
+            signals, self._signals = self._signals, []
+            if signal.SIGTERM in signals or signal.SIGINT in signals:
+                log.info("daemon_stopping", signal=[signal.Signals(s).name for s in signals])
+                return
+            if signal.SIGHUP in signals:
+                self._reload()
+            self._reap()
+            self._start_due()
+            self._watchdog()
+
+    def _next_timeout(self) -> float:
+        now = time.monotonic()
+        timeout = max(0.0, self._last_watchdog_sent + self.config.daemon.watchdog_interval - now)
+        for child in self.children.values():
+            if child.state == "restarting":
+                timeout = min(timeout, max(0.0, child.next_start - now))
+        return min(timeout, 1.0)
+
+    # ---------------------------------------------------------------- children
+
+    def _spawn(self, child: Child) -> None:
+        env = dict(os.environ)
+        env["OMD_CONFIG_JSON"] = msgspec.json.encode(self.config).decode()
+        env.pop("NOTIFY_SOCKET", None)
+        cmd = [sys.executable, "-m", "omd.runner", child.name, "--root", str(self.paths.root),
+               "--parent", str(os.getpid())]
+        child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        child.state = "running"
+        child.started_mono = time.monotonic()
+        child.started_at = rfc3339_ns()
+        log.info("subsystem_started", name=child.name, child_pid=child.proc.pid, restarts=child.restarts)
+
+    def _reap(self) -> None:
+        for child in self.children.values():
+            if child.proc is None or child.state != "running":
+                continue
+            rc = child.proc.poll()
+            if rc is None:
+                continue
+            child.last_exit = rc
+            initial = self.config.daemon.restart_backoff_initial
+            if time.monotonic() - child.started_mono >= self.config.daemon.restart_backoff_reset:
+                child.backoff = initial
+            else:
+                child.backoff = min(max(child.backoff * 2, initial), self.config.daemon.restart_backoff_max)
+            child.state = "restarting"
+            child.next_start = time.monotonic() + child.backoff
+            log.error("subsystem_died", name=child.name, exit_code=rc, restart_in=child.backoff)
+            if child.name == "bus":
+                logs.detach_publisher()
+            else:
+                self._publish_status(self.status, child)
+            self._write_status()
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.state == "restarting" and now >= child.next_start:
+                child.restarts += 1
+                self._spawn(child)
+                if child.name == "bus":
+                    assert self.pub is not None
+                    if self.pub.wait_ready(10):
+                        logs.attach_publisher(self.pub)
+                self._publish_status(self.status, child)
+
+    def _stop_child(self, child: Child) -> None:
+        proc = child.proc
+        if proc is None or proc.poll() is not None:
+            child.state = "stopped"
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(self.config.daemon.stop_grace)
+        except subprocess.TimeoutExpired:
+            log.warning("subsystem_kill", name=child.name, grace=self.config.daemon.stop_grace)
+            proc.kill()
+            proc.wait()
+        child.state = "stopped"
+        child.last_exit = proc.returncode
+        log.info("subsystem_stopped", name=child.name, exit_code=proc.returncode)
+
+    # ---------------------------------------------------------------- reload, watchdog
+
+    def _reload(self) -> None:
+        try:
+            new = configmod.load(self.paths)
+        except ConfigError as exc:
+            log.error("config_reload_failed", error=str(exc), kept="running configuration")
+            return
+        if new == self.config:
+            log.info("config_reload_unchanged")
+            return
+        old, self.config = self.config, new
+        log.info("config_reloaded")
+        wanted = ["bus", *(new.daemon.subsystems or DEFAULT)]
+        for name in reversed(list(self.children)):
+            if name not in wanted:
+                self._stop_child(self.children.pop(name))
+        for name in wanted:
+            child = self.children.setdefault(name, Child(name))
+            if name == "bus" and old.bus == new.bus:
+                continue
+            self._stop_child(child)
+            child.state, child.next_start = "restarting", 0.0
+        self._start_due()
+
+    def _read_watchdog(self) -> None:
+        assert self.sub is not None
+        while self.sub.sock.poll(0, zmq.POLLIN):
+            msg = self.sub.check(self.sub.sock.recv_multipart())
+            if msg is not None and msg.kind == "WatchDog" and msg.meta.pub == self.pub.pub_id:
+                self._last_watchdog_seen = time.monotonic()
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        interval = self.config.daemon.watchdog_interval
+        if now - self._last_watchdog_sent >= interval:
+            self._last_watchdog_sent = now
+            if self.children["bus"].state == "running" and self.pub is not None:
+                self.pub.publish(WatchDog(bus="daemon"), {"node": self.nodename}, ready_timeout=0)
+        sd_interval = self.notifier.watchdog_interval()
+        healthy = now - self._last_watchdog_seen <= 3 * interval or now - self._last_watchdog_sent < interval
+        if sd_interval and healthy and now - self._last_sd_ping >= min(sd_interval, interval):
+            self._last_sd_ping = now
+            self.notifier.notify("WATCHDOG=1")
+
+    # ---------------------------------------------------------------- state events
+
+    def _publish_status(self, status: str, child: Child | None = None) -> None:
+        self.status = status
+        self._write_status()
+        if self.pub is None or self.children["bus"].state != "running":
+            return
+        labels = {"node": self.nodename}
+        subsystems = {name: c.as_dict() for name, c in self.children.items()}
+        self.pub.publish(DaemonStatusUpdated(node=self.nodename, version=__version__, status=status,
+                                             subsystems=subsystems), labels, ready_timeout=2)
+        if child is not None and child.name in STATE_KINDS:
+            kind_type, field_name = STATE_KINDS[child.name]
+            state = child.as_dict()
+            value = {"id": child.name, "state": state["state"], "created_at": child.started_at,
+                     "updated_at": rfc3339_ns(), "configured_at": child.started_at}
+            self.pub.publish(kind_type(node=self.nodename, **{field_name: value}), labels, ready_timeout=2)
+
+    def _write_status(self) -> None:
+        doc = {
+            "pid": os.getpid(),
+            "node": self.nodename,
+            "status": self.status,
+            "version": __version__,
+            "updated_at": rfc3339_ns(),
+            "subsystems": {name: c.as_dict() for name, c in self.children.items()},
+        }
+        tmp = self.paths.status_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, self.paths.status_file)
+
+    def _shutdown(self) -> None:
+        self.notifier.notify("STOPPING=1")
+        if self.pub is not None:
+            self._publish_status("stopping")
+        for child in reversed(list(self.children.values())):
+            if child.name != "bus":
+                self._stop_child(child)
+        if self.pub is not None:
+            self._publish_status("stopped")
+            logs.detach_publisher()
+            self.pub.close()
+        if self.sub is not None:
+            self.sub.close()
+        if "bus" in self.children:
+            self._stop_child(self.children["bus"])
+        if self.ctx is not None:
+            self.ctx.term()
+        for path in (self.paths.status_file, self.paths.bus_in, self.paths.bus_out):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        self.notifier.close()
+        signal.set_wakeup_fd(-1)
+        log.info("daemon_stopped")
+
+
+def serve(paths: Paths) -> int:
+    """Entry point of `omd run`: load the config and supervise; returns the exit code."""
+    config = configmod.load(paths)
+    logs.configure("daemon", config.log.level, config.log.format)
+    return Supervisor(config, paths).run()
+
+
+__all__ = ["Supervisor", "serve", "running_pid", "PidLock"]
