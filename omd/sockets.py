@@ -21,6 +21,7 @@ per (publisher, kind) (logged and counted), see docs/wire-format.md.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -32,9 +33,11 @@ import zmq
 
 from .errors import FrameError
 from .events import Event
-from .wire import Message, decode, encode_data, encode_meta, encode_topic, rfc3339_ns
+from .wire import Message, decode, encode_data, encode_topic, rfc3339_ns
 
 READY_TOPIC = b"\xffomd.ready"
+DRAIN_INTERVAL = 0.02
+_SNDMORE = zmq.SNDMORE
 PROBE_PREFIX = b"\xffomd.probe."
 
 log = structlog.get_logger()
@@ -57,7 +60,11 @@ class Publisher:
                  sndhwm: int = 100_000) -> None:
         self.origin = origin
         self.pub_id = f"{name}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._seq: Counter[str] = Counter()
+        self._seq: dict[str, int] = {}
+        self._next_drain = 0.0
+        # The constant middle of the meta frame: `","origin":...,"pub":...,"seq":`.
+        self._meta_middle = b'","origin":%s,"pub":%s,"seq":' % (
+            json.dumps(origin).encode(), json.dumps(self.pub_id).encode())
         self.subscriptions: set[bytes] = set()
         self.rejoin_timeout = 3.0
         self._rejoin: set[bytes] = set()
@@ -143,23 +150,36 @@ class Publisher:
                     ready_timeout: float = 5.0) -> bool:
         """Publish already-encoded data bytes of `kind` (they must start with the labels)."""
         sock = self._sock
-        if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            self._drain()
+        now = time.monotonic()
+        if now >= self._next_drain:
+            # Reading subscriptions costs a syscall-heavy getsockopt: do it at most every
+            # DRAIN_INTERVAL. A bus restart is noticed within that delay; what is sent to a
+            # dead bus is lost whatever we check.
+            self._next_drain = now + DRAIN_INTERVAL
+            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._drain()
         if not self.ready and not self.wait_ready(ready_timeout):
             if ready_timeout > 0:  # 0 means best effort: the caller expects drops
                 log.warning("bus_not_ready", kind=kind, waited=ready_timeout)
             return False
         if self._rejoin and ready_timeout > 0:
             self._wait(self._rejoined, self.rejoin_timeout + 0.1)
-        seq = self._seq[kind] + 1
+        seq = self._seq.get(kind, 0) + 1
         self._seq[kind] = seq
-        sock.send_multipart((encode_topic(kind, labels), encode_meta(self.origin, self.pub_id, seq), data),
-                            copy=False)
+        # Three sends with SNDMORE copy small frames and beat send_multipart by ~3x.
+        sock.send(encode_topic(kind, labels), _SNDMORE)
+        sock.send(b'{"at":"%s%s%d}' % (rfc3339_ns().encode(), self._meta_middle, seq), _SNDMORE)
+        sock.send(data)
         return True
 
-    def close(self) -> None:
-        """Close the socket (linger 0: unsent messages are dropped)."""
-        self._sock.close(linger=0)
+    def close(self, linger_ms: int = 2000) -> None:
+        """Close the socket, giving queued events up to `linger_ms` to reach the bus.
+
+        The socket is created with linger 0 (a dead bus never blocks shutdown); closing
+        waits a bounded time so that the last events published (a "stopped" status) are
+        not dropped silently.
+        """
+        self._sock.close(linger=linger_ms)
 
 
 class Subscriber:

@@ -37,12 +37,18 @@ _meta_decoder = msgspec.json.Decoder(Meta)
 _data_encoder = msgspec.json.Encoder()
 
 
+_second_cache: list = [-1, ""]
+
+
 def rfc3339_ns(ns: int | None = None) -> str:
     """Format a Unix time in nanoseconds as RFC 3339 with nanoseconds, UTC (`...Z`)."""
     if ns is None:
         ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+    cache = _second_cache
+    if cache[0] != secs:  # strftime costs more than the rest: once per second
+        cache[0], cache[1] = secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    return f"{cache[1]}.{frac:09d}Z"
 
 
 def topic_prefix(kind: str) -> bytes:
@@ -52,12 +58,9 @@ def topic_prefix(kind: str) -> bytes:
 
 def encode_topic(kind: str, labels: dict[str, str] | None) -> bytes:
     """Build the topic frame: ``Kind\\0k=v\\0...`` with keys sorted."""
-    parts = [kind.encode(), SEP]
-    if labels:
-        for key in sorted(labels):
-            parts.append(f"{key}={labels[key]}".encode())
-            parts.append(SEP)
-    return b"".join(parts)
+    if not labels:
+        return kind.encode() + SEP
+    return "\0".join([kind, *[f"{key}={labels[key]}" for key in sorted(labels)], ""]).encode()
 
 
 def decode_topic(topic: bytes) -> tuple[str, dict[str, str]]:

@@ -20,6 +20,11 @@ def _example_code() -> str:
     return blocks[0]
 
 
+def test_example_file_is_the_documented_block():
+    """docs/examples/subscriber.py is exactly the block shown in docs/wire-format.md."""
+    assert (REPO / "docs" / "examples" / "subscriber.py").read_text() == _example_code()
+
+
 def test_documented_subscriber_receives_published_event(daemon, zctx, root):
     """The documented pyzmq-only subscriber prints a published event with its labels and data."""
     script = root / "subscriber.py"

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Print omd bus events: subscriber.py ENDPOINT [KIND ...]"""
+import json
+import sys
+
+import zmq
+
+endpoint, kinds = sys.argv[1], sys.argv[2:]
+ctx = zmq.Context()
+sock = ctx.socket(zmq.SUB)
+sock.setsockopt(zmq.LINGER, 0)
+for kind in kinds or [""]:
+    sock.setsockopt(zmq.SUBSCRIBE, kind.encode() + b"\0" if kind else b"")
+sock.connect(endpoint)
+last_seq = {}
+try:
+    while True:
+        frames = sock.recv_multipart()
+        if len(frames) != 3:
+            continue  # not an omd message
+        topic, meta, data = frames
+        kind, *labels = topic.rstrip(b"\0").decode().split("\0")
+        try:
+            meta, data = json.loads(meta), json.loads(data)
+        except ValueError:
+            continue
+        key = (meta["pub"], kind)
+        if key in last_seq and meta["seq"] > last_seq[key] + 1:
+            print(f"LOST {meta['seq'] - last_seq[key] - 1} {kind} from {meta['pub']}", flush=True)
+        last_seq[key] = meta["seq"]
+        print(json.dumps({"kind": kind, "labels": dict(l.split("=", 1) for l in labels),
+                          "at": meta["at"], "origin": meta["origin"], "seq": meta["seq"],
+                          "data": data}), flush=True)
+except KeyboardInterrupt:
+    pass
+finally:
+    sock.close()
+    ctx.term()
