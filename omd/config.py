@@ -52,6 +52,32 @@ class DaemonSection(Section):
     watchdog_interval: float = 5.0
 
 
+class TokenEntry(Section):
+    """One bearer token of the TCP listener: who it is, its role, its namespaces."""
+
+    name: str
+    token: str
+    role: str = "guest"  # root, admin, operator or guest
+    # Namespaces the role applies to; ["*"] is every namespace. Ignored for root.
+    namespaces: list[str] = ["*"]
+
+
+class GatewaySection(Section):
+    """[gateway]: the HTTP API (unix socket always; TCP/TLS optional)."""
+
+    # "host:port" of the TCP listener; "" is off. Bearer tokens are required over TCP.
+    tcp_listen: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tokens: list[TokenEntry] = []
+    # Recent events kept for Last-Event-ID resumes.
+    ring_size: int = 10000
+    # Seconds between SSE comment lines on idle streams.
+    keepalive_interval: float = 15.0
+    # Events queued per stream before the client is cut off with a gap event.
+    stream_queue_size: int = 1000
+
+
 class LogSection(Section):
     """[log]: structured logging to stdout (journald under systemd)."""
 
@@ -66,6 +92,7 @@ class Config(Section):
     node: NodeSection = msgspec.field(default_factory=NodeSection)
     bus: BusSection = msgspec.field(default_factory=BusSection)
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
+    gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
     log: LogSection = msgspec.field(default_factory=LogSection)
 
     @property
