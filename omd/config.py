@@ -59,7 +59,7 @@ class TokenEntry(Section):
     token: str
     role: str = "guest"  # root, admin, operator or guest
     # Namespaces the role applies to; ["*"] is every namespace. Ignored for root.
-    namespaces: list[str] = ["*"]
+    namespaces: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
 class GatewaySection(Section):
