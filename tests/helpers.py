@@ -31,6 +31,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def ready_subscriber(ctx: Any, daemon: "Daemon", topics: list[bytes]) -> Any:
+    """A Subscriber on the daemon's bus whose subscriptions are confirmed in force (probe handshake)."""
+    from omd.sockets import Publisher, Subscriber
+
+    sub = Subscriber(ctx, daemon.endpoint("out"), topics=topics)
+    probe = sub.probe()
+    helper = Publisher(ctx, daemon.endpoint("in"), "test", "probe")
+    assert helper.wait_subscription(probe, 10), "subscription never reached the bus"
+    helper.close(linger_ms=0)
+    return sub
+
+
 def short_root() -> Path:
     """A fresh root directory with a short path (unix socket paths are limited to 107 bytes)."""
     return Path(tempfile.mkdtemp(prefix="omd-", dir="/tmp"))

@@ -18,7 +18,7 @@ import zmq
 from omd.events import InstanceStatusUpdated, NodeStatsUpdated
 from omd.sockets import Publisher, Subscriber
 from omd.wire import decode_topic, topic_prefix
-from tests.helpers import REPO, pids_under_root, wait_for
+from tests.helpers import REPO, pids_under_root, ready_subscriber, wait_for
 
 
 def _omd(root, *args, env=None, timeout=30):
@@ -27,19 +27,9 @@ def _omd(root, *args, env=None, timeout=30):
                           env={**os.environ, **(env or {})})
 
 
-def _ready_subscriber(ctx, daemon, topics):
-    """A Subscriber whose subscriptions are confirmed in force at the bus (probe handshake)."""
-    sub = Subscriber(ctx, daemon.endpoint("out"), topics=topics)
-    probe = sub.probe()
-    helper = Publisher(ctx, daemon.endpoint("in"), "test", "probe")
-    assert helper.wait_subscription(probe, 10), "subscription never reached the bus"
-    helper.close()
-    return sub
-
-
 def test_published_event_reaches_subscriber_with_exact_frames(daemon, zctx):
     """A subscriber receives a published event as topic, meta and data frames per the wire format."""
-    sub = _ready_subscriber(zctx, daemon, [topic_prefix("InstanceStatusUpdated")])
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("InstanceStatusUpdated")])
     pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
     event = InstanceStatusUpdated(path="svc1", node="n1", labels={"path": "svc1", "node": "n1", "namespace": "root"})
     assert pub.publish(event)
@@ -58,7 +48,7 @@ def test_published_event_reaches_subscriber_with_exact_frames(daemon, zctx):
 
 def test_new_publisher_process_loses_no_first_event(daemon, zctx):
     """A publisher process that publishes right after connecting loses none of its first events."""
-    sub = _ready_subscriber(zctx, daemon, [topic_prefix("NodeStatsUpdated")])
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("NodeStatsUpdated")])
     code = textwrap.dedent(f"""
         import zmq
         from omd.events import NodeStatsUpdated
@@ -83,7 +73,7 @@ def test_new_publisher_process_loses_no_first_event(daemon, zctx):
 
 def test_kill_9_of_bus_restarts_it_and_publishes_state(daemon, zctx):
     """kill -9 of the bus process: the supervisor restarts it and publishes DaemonStatusUpdated."""
-    sub = _ready_subscriber(zctx, daemon, [topic_prefix("DaemonStatusUpdated")])
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("DaemonStatusUpdated")])
     old = daemon.subsystem_pid("bus")
     os.kill(old, signal.SIGKILL)
     wait_for(lambda: daemon.status()["subsystems"]["bus"]["restarts"] == 1
@@ -174,7 +164,7 @@ def test_check_config_accepts_documented_defaults(root):
 
 def test_malformed_frames_are_survived_and_counted(daemon, zctx):
     """Malformed frames on the bus are dropped and counted; processes keep running."""
-    sub = _ready_subscriber(zctx, daemon, [b""])
+    sub = ready_subscriber(zctx, daemon, [b""])
     raw = zctx.socket(zmq.XPUB)
     raw.setsockopt(zmq.LINGER, 0)
     raw.connect(daemon.endpoint("in"))
@@ -216,7 +206,7 @@ def test_malformed_frames_are_survived_and_counted(daemon, zctx):
 
 def test_seq_gap_is_detected_logged_and_counted(daemon, zctx):
     """A jump in a publisher's seq for a kind is counted as lost messages."""
-    sub = _ready_subscriber(zctx, daemon, [topic_prefix("WatchDog")])
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("WatchDog")])
     raw = zctx.socket(zmq.XPUB)
     raw.setsockopt(zmq.LINGER, 0)
     raw.connect(daemon.endpoint("in"))
@@ -264,7 +254,7 @@ def test_tcp_endpoint_serves_third_party_subscribers(daemon_factory, zctx):
 
 def test_log_records_are_published_as_log_events(daemon, zctx):
     """Info log records of the daemon are published as Log events with their subsystem."""
-    sub = _ready_subscriber(zctx, daemon, [topic_prefix("Log")])
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("Log")])
     daemon.proc.send_signal(signal.SIGHUP)  # logs config_reload_unchanged at info
     msg = sub.recv(timeout=10)
     assert msg is not None
