@@ -11,10 +11,14 @@ from . import events
 
 SUBSYSTEMS: dict[str, str] = {
     "bus": "omd.bus",
+    "journal": "omd.journal",
+    "gateway": "omd.gateway",
 }
 
 # Started when `[daemon] subsystems` is left empty.
-DEFAULT: tuple[str, ...] = ()
+DEFAULT: tuple[str, ...] = ("journal", "gateway")
 
 # name -> (event type, data field) published by the supervisor on each state change.
-STATE_KINDS: dict[str, tuple[type[events.Event], str]] = {}
+STATE_KINDS: dict[str, tuple[type[events.Event], str]] = {
+    "gateway": (events.DaemonListenerUpdated, "listener"),
+}

@@ -1,0 +1,256 @@
+"""The journal subsystem: numbers every bus event, keeps the recent ones and the current state.
+
+It subscribes to everything on the bus and gives each event the node's next event id (an
+unsigned 64-bit integer, strictly increasing, also across restarts: ids are reserved in
+blocks recorded in `var/lib/omd/journal/idbase` before use). It keeps:
+
+- a ring of the last `[gateway] ring_size` events, for resumes by Last-Event-ID;
+- the compacted log (omd.state), persisted to `var/lib/omd/journal/state.json`, for replay
+  and the cluster dataset.
+
+It lives in its own process so that the HTTP gateway can die and restart without losing a
+single event: streams resume from the journal's ring. Its own death (like the bus's) is a
+gap, reported to resuming clients.
+
+Internal protocol (unix sockets under var/run/omd, owner-only):
+
+- `journal-out.sock` (PUB): every event as four frames `id` (ASCII decimal), topic, meta, data.
+- `journal.sock` (ROUTER): requests `[b"", reqid, command, *args]`, replies
+  `[b"", reqid, status, *fields]`:
+  - `since <id>` -> `events <last> (id topic meta data)*`, or `gap <first> <last>` when
+    events after `<id>` are no longer (or never were) in the ring;
+  - `snapshot` -> `snapshot <last> (id topic meta data)*`: the compacted log sorted by id,
+    consistent with `<last>` (every event after it is or will be on journal-out);
+  - `stats` -> `stats <json>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import structlog
+import zmq
+
+from .config import Config
+from .paths import Paths
+from .sockets import Subscriber
+from .state import CompactedLog
+
+log = structlog.get_logger()
+
+ID_BLOCK = 1_000_000
+PERSIST_DELAY = 0.5
+
+
+def journal_out(paths: Paths) -> str:
+    """Endpoint of the journal's event stream."""
+    return paths.endpoint(paths.run / "journal-out.sock")
+
+
+def journal_req(paths: Paths) -> str:
+    """Endpoint of the journal's request socket."""
+    return paths.endpoint(paths.run / "journal.sock")
+
+
+class IdAllocator:
+    """Strictly increasing ids that survive restarts: blocks are reserved on disk before use."""
+
+    def __init__(self, path: Path, block: int = ID_BLOCK) -> None:
+        self.path = path
+        self.block = block
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            reserved = int(path.read_text().strip() or 1)
+        except (FileNotFoundError, ValueError):
+            reserved = 1
+        self.next = max(reserved, 1)
+        self.limit = self.next
+        self._reserve()
+        self.first = self.next
+
+    def _reserve(self) -> None:
+        self.limit = self.next + self.block
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write(f"{self.limit}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def take(self) -> int:
+        """The next id."""
+        if self.next >= self.limit:
+            self._reserve()
+        value = self.next
+        self.next += 1
+        return value
+
+    @property
+    def last(self) -> int:
+        """The last id handed out (first - 1 when none yet)."""
+        return self.next - 1
+
+
+class Journal:
+    """The journal's state and request handling, independent of sockets (unit-testable)."""
+
+    def __init__(self, paths: Paths, ring_size: int) -> None:
+        self.dir = paths.lib / "journal"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ids = IdAllocator(self.dir / "idbase")
+        self.ring: deque[tuple[int, bytes, bytes, bytes]] = deque(maxlen=ring_size)
+        self.state_file = self.dir / "state.json"
+        self.state = self._load_state()
+        self.dirty = False
+        self.count = 0
+
+    def _load_state(self) -> CompactedLog:
+        try:
+            rows = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return CompactedLog()
+        except (OSError, ValueError) as exc:
+            log.error("journal_state_unreadable", file=str(self.state_file), error=str(exc))
+            return CompactedLog()
+        return CompactedLog.load(rows)
+
+    def persist(self) -> None:
+        """Write the compacted log atomically."""
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state.dump()))
+        os.replace(tmp, self.state_file)
+        self.dirty = False
+
+    def record(self, kind: str, topic: bytes, meta: bytes, data: bytes) -> int:
+        """Number an event, keep it in the ring and fold it into the state; returns its id."""
+        eid = self.ids.take()
+        self.ring.append((eid, topic, meta, data))
+        self.count += 1
+        try:
+            if self.state.apply(eid, kind, topic, meta, data):
+                self.dirty = True
+        except (ValueError, TypeError) as exc:  # malformed data of a state kind
+            log.warning("journal_state_skip", kind=kind, error=str(exc))
+        return eid
+
+    def since(self, after: int) -> list[bytes]:
+        """Reply fields for `since`: the ring after `after`, or a gap."""
+        last = self.ids.last
+        first = self.ring[0][0] if self.ring else last + 1
+        if after > last or after < first - 1:
+            return [b"gap", str(first).encode(), str(last).encode()]
+        out = [b"events", str(last).encode()]
+        start = after + 1 - first  # ring ids are contiguous
+        for i in range(start, len(self.ring)):
+            eid, topic, meta, data = self.ring[i]
+            out += [str(eid).encode(), topic, meta, data]
+        return out
+
+    def snapshot(self) -> list[bytes]:
+        """Reply fields for `snapshot`: the compacted log and the id it is consistent with."""
+        out = [b"snapshot", str(self.ids.last).encode()]
+        for e in self.state.entries():
+            out += [str(e.id).encode(), e.topic, e.meta, e.data]
+        return out
+
+    def stats(self) -> dict[str, int]:
+        """Counters for `stats` and the logs."""
+        return {"events": self.count, "first_id": self.ring[0][0] if self.ring else self.ids.last + 1,
+                "last_id": self.ids.last, "ring": len(self.ring), "state": len(self.state),
+                "incarnation_first_id": self.ids.first}
+
+
+def run(config: Config, paths: Paths) -> int:
+    """Number, keep and serve bus events until SIGTERM/SIGINT."""
+    journal = Journal(paths, config.gateway.ring_size)
+    ctx = zmq.Context()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    old_umask = os.umask(0o077)
+    try:
+        out = ctx.socket(zmq.PUB)
+        out.setsockopt(zmq.LINGER, 0)
+        out.setsockopt(zmq.SNDHWM, 200_000)
+        out.bind(journal_out(paths))
+        req = ctx.socket(zmq.ROUTER)
+        req.setsockopt(zmq.LINGER, 0)
+        req.bind(journal_req(paths))
+    finally:
+        os.umask(old_umask)
+    sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=[b""], rcvhwm=500_000)
+    poller = zmq.Poller()
+    poller.register(sub.sock, zmq.POLLIN)
+    poller.register(req, zmq.POLLIN)
+    log.info("journal_started", first_id=journal.ids.first, state=len(journal.state))
+    persist_at = 0.0
+    send = out.send
+    try:
+        while not stop.is_set():
+            events = dict(poller.poll(200))
+            if sub.sock in events:
+                for _ in range(1000):  # bounded batch so requests are served too
+                    try:
+                        frames = sub.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    msg = sub.check(frames)
+                    if msg is None:
+                        continue
+                    eid = journal.record(msg.kind, frames[0], frames[1], msg.data)
+                    send(str(eid).encode(), zmq.SNDMORE)
+                    send(frames[0], zmq.SNDMORE)
+                    send(frames[1], zmq.SNDMORE)
+                    send(msg.data)
+            if req in events:
+                while True:
+                    try:
+                        frames = req.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    req.send_multipart(_serve(journal, frames))
+            now = time.monotonic()
+            if journal.dirty and now >= persist_at:
+                journal.persist()
+                persist_at = now + PERSIST_DELAY
+    finally:
+        if journal.dirty:
+            journal.persist()
+        sub.close()
+        out.close(linger=0)
+        req.close(linger=0)
+        ctx.term()
+        for name in ("journal-out.sock", "journal.sock"):
+            try:
+                (paths.run / name).unlink()
+            except FileNotFoundError:
+                pass
+        log.info("journal_stopped", **journal.stats())
+    return 0
+
+
+def _serve(journal: Journal, frames: list[bytes]) -> list[bytes]:
+    """Answer one request; a malformed one gets an `error` reply, never an exception."""
+    ident = frames[0]
+    try:
+        _, reqid, command, *args = frames[1:] if frames[1] == b"" else [b"", *frames[1:]]
+    except ValueError:
+        return [ident, b"", b"", b"error", b"malformed request"]
+    try:
+        if command == b"since":
+            body = journal.since(int(args[0]))
+        elif command == b"snapshot":
+            body = journal.snapshot()
+        elif command == b"stats":
+            body = [b"stats", json.dumps(journal.stats()).encode()]
+        else:
+            body = [b"error", b"unknown command " + command[:40]]
+    except (IndexError, ValueError):
+        body = [b"error", b"bad arguments"]
+    return [ident, b"", reqid, *body]
