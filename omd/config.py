@@ -118,6 +118,20 @@ def _check(config: Config, source: str) -> None:
             choices = ", ".join(n for n in SUBSYSTEMS if n != "bus") or "none yet"
 
             raise ConfigError(f"{source}: daemon.subsystems: unknown subsystem {name!r} (known: {choices})")
+    gw = config.gateway
+    if gw.tcp_listen:
+        host, sep, port = gw.tcp_listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{source}: gateway.tcp_listen: {gw.tcp_listen!r} is not host:port")
+    if bool(gw.tls_cert) != bool(gw.tls_key):
+        raise ConfigError(f"{source}: gateway.tls_cert and gateway.tls_key go together")
+    for i, token in enumerate(gw.tokens):
+        if token.role not in ("guest", "operator", "admin", "root"):
+            raise ConfigError(f"{source}: gateway.tokens[{i}].role: {token.role!r} is not one of guest, operator, admin, root")
+        if len(token.token) < 8:
+            raise ConfigError(f"{source}: gateway.tokens[{i}].token: must be at least 8 characters")
+    if gw.ring_size < 1 or gw.stream_queue_size < 1 or gw.keepalive_interval <= 0:
+        raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
 

@@ -652,9 +652,14 @@ class ClientUnsubscribed(Event, kw_only=True):
 
 
 class SubscriptionError(Event, kw_only=True):
+    """A stream lost events. `gap_after` / `gap_resume_from` are omd's additions: the client's
+    Last-Event-ID and the first id still available, when the gap is a resume outside the ring."""
+
     id: str = ""
     name: str = ""
     error: str = ""
+    gap_after: int | UnsetType = UNSET
+    gap_resume_from: int | UnsetType = UNSET
 
 
 class SubscriptionQueueThreshold(Event, kw_only=True):

@@ -5,8 +5,9 @@ unsigned 64-bit integer, strictly increasing, also across restarts: ids are rese
 blocks recorded in `var/lib/omd/journal/idbase` before use). It keeps:
 
 - a ring of the last `[gateway] ring_size` events, for resumes by Last-Event-ID;
-- the compacted log (omd.state), persisted to `var/lib/omd/journal/state.json`, for replay
-  and the cluster dataset.
+- the compacted log (omd.state), for replay and the cluster dataset. Each state change is
+  appended to `var/lib/omd/journal/state.log` as it happens (a kill -9 loses none); the log
+  is compacted into `state.json` when it grows past twice the state.
 
 It lives in its own process so that the HTTP gateway can die and restart without losing a
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
@@ -30,7 +31,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections import deque
 from pathlib import Path
 
@@ -45,7 +45,6 @@ from .state import CompactedLog
 log = structlog.get_logger()
 
 ID_BLOCK = 1_000_000
-PERSIST_DELAY = 0.5
 
 
 def journal_out(paths: Paths) -> str:
@@ -106,26 +105,40 @@ class Journal:
         self.ids = IdAllocator(self.dir / "idbase")
         self.ring: deque[tuple[int, bytes, bytes, bytes]] = deque(maxlen=ring_size)
         self.state_file = self.dir / "state.json"
+        self.log_file = self.dir / "state.log"
         self.state = self._load_state()
-        self.dirty = False
+        self.log_lines = 0
+        self.compact()
+        self._log = open(self.log_file, "ab", buffering=0)
         self.count = 0
 
     def _load_state(self) -> CompactedLog:
         try:
             rows = json.loads(self.state_file.read_text())
         except FileNotFoundError:
-            return CompactedLog()
+            rows = []
         except (OSError, ValueError) as exc:
             log.error("journal_state_unreadable", file=str(self.state_file), error=str(exc))
-            return CompactedLog()
+            rows = []
+        try:
+            with open(self.log_file, "rb") as f:
+                for line in f:
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:  # a line cut by a crash: the rest is unreliable
+                        break
+        except FileNotFoundError:
+            pass
         return CompactedLog.load(rows)
 
-    def persist(self) -> None:
-        """Write the compacted log atomically."""
+    def compact(self) -> None:
+        """Write the whole state to state.json and empty state.log (atomic rename first)."""
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state.dump()))
         os.replace(tmp, self.state_file)
-        self.dirty = False
+        with open(self.log_file, "wb"):
+            pass
+        self.log_lines = 0
 
     def record(self, kind: str, topic: bytes, meta: bytes, data: bytes) -> int:
         """Number an event, keep it in the ring and fold it into the state; returns its id."""
@@ -133,11 +146,25 @@ class Journal:
         self.ring.append((eid, topic, meta, data))
         self.count += 1
         try:
-            if self.state.apply(eid, kind, topic, meta, data):
-                self.dirty = True
-        except (ValueError, TypeError) as exc:  # malformed data of a state kind
+            changed = self.state.apply(eid, kind, topic, meta, data)
+        except (ValueError, TypeError, AttributeError) as exc:  # malformed data of a state kind
             log.warning("journal_state_skip", kind=kind, error=str(exc))
+            return eid
+        if changed:
+            row = json.dumps([eid, kind, topic.decode(errors="replace"), meta.decode(errors="replace"),
+                              data.decode(errors="replace")])
+            self._log.write(row.encode() + b"\n")
+            self.log_lines += 1
+            if self.log_lines > max(1000, 2 * len(self.state)):
+                self._log.close()
+                self.compact()
+                self._log = open(self.log_file, "ab", buffering=0)
         return eid
+
+    def close(self) -> None:
+        """Compact and close the state log."""
+        self._log.close()
+        self.compact()
 
     def since(self, after: int) -> list[bytes]:
         """Reply fields for `since`: the ring after `after`, or a gap."""
@@ -189,7 +216,6 @@ def run(config: Config, paths: Paths) -> int:
     poller.register(sub.sock, zmq.POLLIN)
     poller.register(req, zmq.POLLIN)
     log.info("journal_started", first_id=journal.ids.first, state=len(journal.state))
-    persist_at = 0.0
     send = out.send
     try:
         while not stop.is_set():
@@ -215,13 +241,8 @@ def run(config: Config, paths: Paths) -> int:
                     except zmq.Again:
                         break
                     req.send_multipart(_serve(journal, frames))
-            now = time.monotonic()
-            if journal.dirty and now >= persist_at:
-                journal.persist()
-                persist_at = now + PERSIST_DELAY
     finally:
-        if journal.dirty:
-            journal.persist()
+        journal.close()
         sub.close()
         out.close(linger=0)
         req.close(linger=0)

@@ -1,0 +1,104 @@
+"""The gateway subsystem: the HTTP API process that translates the bus to HTTP.
+
+It listens on `var/run/omd/api.sock` (root role for uid 0 and the daemon's uid) and, when
+configured, on TCP (TLS with `tls_cert`/`tls_key`, bearer tokens). Events come numbered from
+the journal (omd.journal) through `Feed`; streams are served by `Stream`; routes live in
+`app`. On SIGTERM every open stream ends with a gap event (no id), so clients resume with
+Last-Event-ID from the restarted gateway without losing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+
+import structlog
+import zmq
+import zmq.asyncio
+from aiohttp import web
+
+from ..config import Config
+from ..events import DaemonListenerUpdated
+from ..paths import Paths
+from ..sockets import Publisher
+from ..wire import rfc3339_ns
+from .app import Gateway
+from .feed import Feed
+
+log = structlog.get_logger()
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    gw = config.gateway
+    if not (gw.tls_cert and gw.tls_key):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(gw.tls_cert, gw.tls_key)
+    return ctx
+
+
+async def serve(config: Config, paths: Paths) -> int:
+    """Run the API until SIGTERM/SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    actx = zmq.asyncio.Context()
+    sctx = zmq.Context()
+    publisher = Publisher(sctx, paths.endpoint(paths.bus_in), config.nodename, "gateway")
+    await asyncio.to_thread(publisher.wait_ready, 10)
+    feed = Feed(actx, paths)
+    feed.start()
+    gateway = Gateway(config, feed, publisher)
+    from ..logs import attach_publisher
+
+    attach_publisher(publisher)
+    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=2.0, handle_signals=False)
+    await runner.setup()
+    sock_path = paths.api_socket
+    try:
+        sock_path.unlink()
+    except FileNotFoundError:
+        pass
+    old_umask = os.umask(0o077)
+    try:
+        await web.UnixSite(runner, str(sock_path)).start()
+    finally:
+        os.umask(old_umask)
+    addr, port = "", 0
+    if config.gateway.tcp_listen:
+        host, _, port_text = config.gateway.tcp_listen.rpartition(":")
+        addr, port = host.strip("[]") or "0.0.0.0", int(port_text)
+        await web.TCPSite(runner, addr, port, ssl_context=_ssl_context(config)).start()
+    now = rfc3339_ns()
+    gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
+        "id": "listener", "state": "running", "addr": addr, "port": port,
+        "configured_at": now, "created_at": now, "updated_at": now,
+    }), {"node": config.nodename})
+    log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
+             tls=bool(config.gateway.tls_cert))
+    await stop.wait()
+    for stream in list(feed.streams):
+        stream.lost("the gateway is stopping")
+    await asyncio.sleep(0)  # let writers flush their gap events
+    await runner.cleanup()
+    await feed.close()
+    from ..logs import detach_publisher
+
+    detach_publisher()
+    publisher.close()
+    actx.term()
+    sctx.term()
+    try:
+        sock_path.unlink()
+    except FileNotFoundError:
+        pass
+    log.info("gateway_stopped")
+    return 0
+
+
+def run(config: Config, paths: Paths) -> int:
+    """Subsystem entry point (the configuration was checked by omd.config)."""
+    return asyncio.run(serve(config, paths))

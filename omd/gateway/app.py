@@ -1,0 +1,333 @@
+"""The gateway's HTTP API (aiohttp): routes, request validation, problem documents.
+
+    GET  /api/node/name/{nodename}/daemon/event   the event stream (SSE)
+    GET  /api/cluster/status                      the cluster dataset
+    POST /api/node/event                          publish an event (admin)
+    POST /api/instance/status                     post an instance status (operator)
+    GET  /metrics                                 Prometheus metrics
+    GET  /api/openapi.json                        this API's OpenAPI document
+
+Errors are JSON problem documents `{"title", "detail", "status"}`; no request can make a
+handler fail with a 500 other than a bug, which is logged and answered as a problem too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from .. import durations, events as ev
+from ..config import Config
+from ..errors import OmdError, UnknownKindError, ValidationError
+from ..sockets import Publisher
+from ..wire import rfc3339_ns
+from .auth import Authenticator, AuthError, Principal
+from .feed import Feed, JournalUnavailable, events_from
+from .metrics import Metrics
+from .streams import Stream, selector_patterns
+
+log = structlog.get_logger()
+
+PRINCIPAL = web.AppKey("principal", Principal)
+APP_STATE = web.AppKey("state", object)
+PATH_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._-]*/(?:svc|vol|cfg|sec|usr|nscfg)/)?[a-z0-9][a-z0-9._-]*$")
+
+
+class Problem(web.HTTPException):
+    """An error answered as an RFC 7807 style JSON document."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+        self.status_code = status
+        body = {"title": title, "detail": detail, "status": status, **extra}
+        super().__init__(text=json.dumps(body), content_type="application/problem+json")
+
+
+def bad_request(detail: str, **extra: Any) -> Problem:
+    """A 400 problem."""
+    return Problem(400, "Bad Request", detail, **extra)
+
+
+class Gateway:
+    """The shared state of the API handlers."""
+
+    def __init__(self, config: Config, feed: Feed, publisher: Publisher) -> None:
+        self.config = config
+        self.nodename = config.nodename
+        self.feed = feed
+        self.publisher = publisher
+        self.auth = Authenticator(config.gateway.tokens)
+        self.metrics = Metrics(feed)
+
+    def publish(self, event: ev.Event, labels: dict[str, str]) -> bool:
+        """Publish without blocking the loop (dropped, and False, if the bus is not ready)."""
+        return self.publisher.publish(event, labels, ready_timeout=0)
+
+    # ------------------------------------------------------------------ middleware
+
+    @web.middleware
+    async def middleware(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        try:
+            if route != "/api/openapi.json":
+                try:
+                    request[PRINCIPAL] = self.auth(request)
+                except AuthError as exc:
+                    extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+                    problem = Problem(exc.status, "Unauthorized" if exc.status == 401 else "Forbidden", exc.detail)
+                    problem.headers.update(extra)
+                    raise problem from None
+            response = await handler(request)
+        except Problem as problem:
+            self.metrics.requests[f"{route} {problem.status}"] += 1
+            raise
+        except web.HTTPException as exc:
+            self.metrics.requests[f"{route} {exc.status}"] += 1
+            if exc.status >= 400 and exc.content_type != "application/problem+json":
+                raise Problem(exc.status, exc.reason, exc.text or exc.reason) from None
+            raise
+        except JournalUnavailable as exc:
+            self.metrics.requests[f"{route} 503"] += 1
+            raise Problem(503, "Service Unavailable", str(exc)) from None
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            self.metrics.requests[f"{route} 500"] += 1
+            log.exception("api_handler_failed", route=route)
+            raise Problem(500, "Internal Server Error", "unexpected error; see the daemon log") from None
+        self.metrics.requests[f"{route} {response.status}"] += 1
+        return response
+
+    # ------------------------------------------------------------------ events
+
+    async def get_events(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/node/name/{nodename}/daemon/event: the SSE stream."""
+        from .. import filters  # imported late: the matcher build is logged once per process
+
+        principal: Principal = request[PRINCIPAL]
+        nodename = request.match_info["nodename"]
+        if nodename not in ("localhost", "_", self.nodename):
+            raise bad_request(f"Invalid nodename {nodename!r}: this node is {self.nodename!r} "
+                              "(use localhost or _)")
+        q = request.query
+        exprs = q.getall("filter", [])
+        try:
+            spec = filters.parse(exprs)
+            matcher = filters.compile(spec)
+        except OmdError as exc:
+            raise bad_request(str(exc), parameter="filter") from None
+        limit = _int_param(q, "limit")
+        duration = _duration_param(q)
+        replay = _bool_param(q, "replay") or _bool_param(q, "cache")
+        last_event_id = _last_event_id(request)
+        selector = selector_patterns(q.getall("selector", []))
+
+        resp = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+            "OM-Served-By": self.nodename,
+        })
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        peer = request.remote or "unix"
+        name = f"api.get_daemon_event from {peer} {request.headers.get('X-Request-Id') or _uuid()}"
+        if exprs:
+            name += f" filters: [{' '.join(exprs)}]"
+        stream = Stream(self.feed, principal, matcher, spec.kinds, selector, limit,
+                        self.config.gateway.stream_queue_size, name, self.publish,
+                        self.config.gateway.keepalive_interval, self.metrics)
+        self.feed.streams.add(stream)
+        self.metrics.streams_total += 1
+        labels = {"node": self.nodename, "origin": "api"}
+        self.publish(ev.ClientSubscribed(at=rfc3339_ns(), name=name), labels)
+        try:
+            frames, start = await stream.start_events(last_event_id, replay)
+            if last_event_id is not None:
+                self.metrics.resumes["ok" if start == "resume" else "gap"] += 1
+            if duration:
+                try:
+                    await asyncio.wait_for(stream.write(resp, frames), duration)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await stream.write(resp, frames)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.feed.streams.discard(stream)
+            self.publish(ev.ClientUnsubscribed(at=rfc3339_ns(), name=name), labels)
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
+    # ------------------------------------------------------------------ other endpoints
+
+    async def get_cluster_status(self, request: web.Request) -> web.Response:
+        """GET /api/cluster/status: the dataset, restricted to the caller's namespaces."""
+        from ..state import Entry, dataset
+
+        principal: Principal = request[PRINCIPAL]
+        reply = await self.feed.request(b"snapshot")
+        entries = []
+        for fe in events_from(reply[2:]):
+            if principal.can_see(fe.namespace):
+                entries.append(Entry(fe.id, fe.kind, fe.topic, b"", fe.data, msgspec.json.decode(fe.data)))
+        return web.json_response(dataset(entries, self.nodename))
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        """POST /api/node/event: publish an event of a known kind, validated (admin)."""
+        principal: Principal = request[PRINCIPAL]
+        _require(principal, "admin")
+        body = await _json_body(request)
+        kind = body.get("kind")
+        if not isinstance(kind, str):
+            raise bad_request("`kind` is required and must be a string", field="kind")
+        labels = body.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) and "\0" not in k + v
+                                                  and "=" not in k and k for k, v in labels.items()):
+            raise bad_request("`labels` must be an object of non-empty string keys (no '=') to strings",
+                              field="labels")
+        data = body.get("data") or {}
+        if not isinstance(data, dict):
+            raise bad_request("`data` must be an object", field="data")
+        data.pop("labels", None)
+        try:
+            event = ev.from_builtins(kind, data)
+        except UnknownKindError as exc:
+            raise bad_request(str(exc), field="kind") from None
+        except ValidationError as exc:
+            raise bad_request(str(exc), field="data" + exc.path.removeprefix("$")) from None
+        if not principal.is_root and not principal.can_see(labels.get("namespace")):
+            raise Problem(403, "Forbidden", f"no role on namespace {labels.get('namespace')!r}")
+        labels = {"node": self.nodename, **labels}
+        if not self.publish(event, labels):
+            raise Problem(503, "Service Unavailable", "the event bus is not ready")
+        return web.json_response({"kind": kind, "labels": labels, "published": True})
+
+    async def post_instance_status(self, request: web.Request) -> web.Response:
+        """POST /api/instance/status: post this node's status of an object instance."""
+        principal: Principal = request[PRINCIPAL]
+        _require(principal, "operator")
+        body = await _json_body(request)
+        path = body.get("path")
+        if not isinstance(path, str) or not PATH_RE.match(path):
+            raise bad_request("`path` must be an object path like svc1 or ns1/svc/foo", field="path")
+        namespace = path.split("/")[0] if "/" in path else "root"
+        if not principal.can_see(namespace):
+            raise Problem(403, "Forbidden", f"no role on namespace {namespace!r}")
+        status = body.get("instance_status")
+        if not isinstance(status, dict):
+            raise bad_request("`instance_status` must be an object", field="instance_status")
+        try:
+            event = ev.from_builtins("InstanceStatusPost", {"path": path, "node": self.nodename,
+                                                           "instance_status": status})
+        except ValidationError as exc:
+            raise bad_request(str(exc), field=exc.path.removeprefix("$.")) from None
+        labels = {"namespace": namespace, "path": path, "node": self.nodename, "origin": "api"}
+        if not self.publish(event, labels):
+            raise Problem(503, "Service Unavailable", "the event bus is not ready")
+        return web.json_response({"path": path, "node": self.nodename, "published": True})
+
+    async def get_metrics(self, request: web.Request) -> web.Response:
+        """GET /metrics: Prometheus text format."""
+        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def get_openapi(self, request: web.Request) -> web.Response:
+        """GET /api/openapi.json."""
+        text = resources.files("omd.gateway").joinpath("openapi.json").read_text()
+        return web.Response(text=text, content_type="application/json")
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(middlewares=[self.middleware], client_max_size=4 * 1024 * 1024)
+        app.router.add_get("/api/node/name/{nodename}/daemon/event", self.get_events)
+        app.router.add_get("/api/cluster/status", self.get_cluster_status)
+        app.router.add_post("/api/node/event", self.post_event)
+        app.router.add_post("/api/instance/status", self.post_instance_status)
+        app.router.add_get("/metrics", self.get_metrics)
+        app.router.add_get("/api/openapi.json", self.get_openapi)
+        return app
+
+
+# ---------------------------------------------------------------------- parameters
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _require(principal: Principal, role: str) -> None:
+    if not principal.has_role(role):
+        raise Problem(403, "Forbidden", f"the {role} role is required (you have {principal.role})")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+def _int_param(q: Any, name: str) -> int:
+    raw = q.get(name)
+    if raw in (None, ""):
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name}: {raw!r} is not an integer", parameter=name) from None
+    if value < 0:
+        raise bad_request(f"{name}: must not be negative", parameter=name)
+    return value
+
+
+def _duration_param(q: Any) -> float:
+    raw = q.get("duration")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        return durations.parse(raw)
+    except ValueError as exc:
+        raise bad_request(f"duration: {exc}", parameter="duration") from None
+
+
+def _bool_param(q: Any, name: str) -> bool:
+    raw = q.get(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in ("", "1", "true", "t", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "f", "no", "n", "off"):
+        return False
+    raise bad_request(f"{name}: {raw!r} is not a boolean (true or false)", parameter=name)
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None:
+        raw = request.query.get("last_event_id", request.query.get("lastEventId"))
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"Last-Event-ID: {raw!r} is not an event id (an unsigned integer)") from None
+    if not 0 <= value < 2**64:
+        raise bad_request(f"Last-Event-ID: {raw!r} is out of range")
+    return value

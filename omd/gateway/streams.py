@@ -1,0 +1,233 @@
+"""One SSE stream: its filters, its bounded queue, its resume/replay start and its writer.
+
+A stream registers with the feed *before* it asks the journal for its starting point, so
+live events queue up meanwhile; the journal's reply says which id it is consistent with
+(the fence) and queued events up to the fence are skipped. That is how replay and resume
+lose nothing and duplicate nothing.
+
+A stream whose client does not keep up fills its queue: crossing half and 90% of it
+publishes SubscriptionQueueThreshold; overflowing sends the client a SubscriptionError gap
+event and closes the stream. The client resumes with Last-Event-ID. Other streams and the
+bus never wait for a slow client: the feed only appends to queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import uuid
+from collections import deque
+from typing import Any, Callable
+
+import msgspec
+from aiohttp import web
+
+from ..events import KINDS, REPLAY_ON_REQUEST, SubscriptionError, SubscriptionQueueThreshold
+from ..wire import encode_topic, rfc3339_ns
+from . import sse
+from .auth import Principal
+from .feed import Feed, FeedEvent, events_from, label
+
+_json = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
+
+# Replay labels: upstream marks InstanceConfig/Monitor/Status replays with source=cache and
+# the other kinds with from=cache; omd sets from=cache on all and keeps source=cache too.
+_SOURCE_CACHE = {"InstanceConfigUpdated", "InstanceMonitorUpdated", "InstanceStatusUpdated"}
+WRITE_BATCH = 512
+
+
+class Stream:
+    """One client's event stream (see the module docstring)."""
+
+    def __init__(self, feed: Feed, principal: Principal, matcher: Any, kinds: frozenset[str] | None,
+                 selector: list[str], limit: int, queue_size: int, name: str,
+                 publish: Callable[[Any, dict[str, str]], None], keepalive: float,
+                 metrics: Any) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.feed = feed
+        self.principal = principal
+        self.matcher = matcher
+        self.kinds = kinds
+        self.selector = selector
+        self.limit = limit
+        self.queue_size = queue_size
+        self.name = name
+        self.publish = publish
+        self.keepalive = keepalive
+        self.metrics = metrics
+        self.queue: deque[FeedEvent] = deque()
+        self.wake = asyncio.Event()
+        self.fence: int | None = None
+        self.overflowed = False
+        self.lost_reason: str | None = None
+        self.written = 0
+        self._mark = 0  # last queue threshold crossed, in percent
+
+    # ------------------------------------------------------------------ selection
+
+    def visible(self, namespace: str | None, path: str | None) -> bool:
+        """Namespace grants and the object selector."""
+        if not self.principal.can_see(namespace):
+            return False
+        if self.selector and path is not None:
+            return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.selector)
+        return True
+
+    def wants(self, ev: FeedEvent) -> bool:
+        """True when `ev` passes this stream's filters, grants and selector."""
+        if self.kinds is not None and ev.kind not in self.kinds:
+            return False
+        return self.visible(ev.namespace, ev.path) and self.matcher.match(ev.topic, ev.data)
+
+    # ------------------------------------------------------------------ feed side
+
+    def offer(self, events: list[FeedEvent]) -> None:
+        """Queue the events this stream wants; never blocks (called by the feed)."""
+        if self.overflowed or self.lost_reason:
+            return
+        queue = self.queue
+        for ev in events:
+            if self.wants(ev):
+                if len(queue) >= self.queue_size:
+                    self.overflowed = True
+                    queue.clear()
+                    self.metrics.drops["overflow"] += 1
+                    self.feed.streams.discard(self)
+                    break
+                queue.append(ev)
+        self._thresholds()
+        self.wake.set()
+
+    def lost(self, reason: str) -> None:
+        """The feed lost events this stream may have wanted: end it with a gap event."""
+        self.lost_reason = reason
+        self.feed.streams.discard(self)
+        self.wake.set()
+
+    def _thresholds(self) -> None:
+        depth = len(self.queue) * 100 // self.queue_size
+        mark = 90 if depth >= 90 else 50 if depth >= 50 else 0 if depth < 10 else self._mark
+        if mark != self._mark:
+            level = "warn" if mark == 90 else "info"
+            self.publish(SubscriptionQueueThreshold(ID=self.id, name=self.name, count=len(self.queue),
+                                                    from_=self._mark, to=mark, limit=self.queue_size),
+                         {"counter": "", "level": level})
+            self._mark = mark
+
+    # ------------------------------------------------------------------ start
+
+    async def start_events(self, last_event_id: int | None, replay: bool) -> tuple[list[bytes], str]:
+        """The frames to send before live events, and how the stream started.
+
+        Returns (frames, start) where start is "live", "resume", "replay" or "gap".
+        """
+        frames: list[bytes] = []
+        start = "live"
+        if last_event_id is not None:
+            reply = await self.feed.request(b"since", str(last_event_id).encode())
+            if reply[0] == b"events":
+                self.fence = int(reply[1])
+                frames = [ev.frame for ev in events_from(reply[2:]) if self.wants(ev)]
+                return frames, "resume"
+            first, last = int(reply[1]), int(reply[2])
+            frames.append(self._gap_frame(
+                f"events after id {last_event_id} are not available (the journal holds ids "
+                f"{first}..{last}); the current state follows", last_event_id, first))
+            start, replay = "gap", True
+        if replay:
+            reply = await self.feed.request(b"snapshot")
+            self.fence = int(reply[1])
+            for ev in events_from(reply[2:]):
+                if not self._replayable(ev.kind):
+                    continue
+                cached = self._as_cached(ev)
+                if self.wants(cached):
+                    frames.append(cached.frame)
+            start = "gap" if start == "gap" else "replay"
+        return frames, start
+
+    def _replayable(self, kind: str) -> bool:
+        info = KINDS.get(kind)
+        if info is None or not info.replay:
+            return False
+        if kind in REPLAY_ON_REQUEST:
+            return self.kinds is not None and kind in self.kinds
+        return True
+
+    @staticmethod
+    def _as_cached(ev: FeedEvent) -> FeedEvent:
+        obj = _json.decode(ev.data)
+        labels = dict(obj.get("labels") or {})
+        labels["from"] = "cache"
+        if ev.kind in _SOURCE_CACHE:
+            labels["source"] = "cache"
+        obj["labels"] = labels
+        data = _encode(obj)
+        topic = encode_topic(ev.kind, labels)
+        return FeedEvent(ev.id, ev.kind, topic, data, ev.at, sse.frame(ev.kind, ev.id, ev.at, data),
+                         ev.namespace, ev.path)
+
+    def _gap_frame(self, reason: str, after: int | None = None, first: int | None = None) -> bytes:
+        ev = SubscriptionError(id=self.id, name=self.name, error=reason)
+        if after is not None:
+            ev.gap_after = after
+        if first is not None:
+            ev.gap_resume_from = first
+        self.metrics.gaps += 1
+        # No id: a gap event must not move the client's resume position.
+        return sse.frame("SubscriptionError", None, rfc3339_ns(), _encode(ev))
+
+    # ------------------------------------------------------------------ writer
+
+    async def write(self, resp: web.StreamResponse, frames: list[bytes]) -> None:
+        """Send the start frames, then live events until the limit, overflow or a gap."""
+        if frames:
+            if self.limit:
+                frames = frames[: self.limit]
+            await resp.write(b"".join(frames))
+            self.written += sum(1 for f in frames if b"\nid: " in f)
+            self.metrics.count_out(frames)
+            if self.limit and self.written >= self.limit:
+                return
+        queue, fence = self.queue, self.fence
+        while True:
+            if not queue and not self.overflowed and not self.lost_reason:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.keepalive)
+                except asyncio.TimeoutError:
+                    await resp.write(sse.KEEPALIVE)
+                    continue
+            if self.overflowed:
+                await resp.write(self._gap_frame(
+                    f"the client fell {self.queue_size} events behind: stream closed, "
+                    f"resume with Last-Event-ID"))
+                return
+            if self.lost_reason and not queue:
+                await resp.write(self._gap_frame(self.lost_reason + "; resume with Last-Event-ID"))
+                return
+            batch = []
+            while queue and len(batch) < WRITE_BATCH:
+                ev = queue.popleft()
+                if fence is not None and ev.id <= fence:
+                    continue
+                batch.append(ev.frame)
+                if self.limit and self.written + len(batch) >= self.limit:
+                    break
+            if self._mark and len(queue) * 100 // self.queue_size < 10:
+                self._thresholds()
+            if batch:
+                await resp.write(b"".join(batch))
+                self.written += len(batch)
+                self.metrics.count_out(batch)
+                if self.limit and self.written >= self.limit:
+                    return
+
+
+def selector_patterns(values: list[str]) -> list[str]:
+    """Object path globs from `selector` parameters (comma-separated lists allowed)."""
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+__all__ = ["Stream", "selector_patterns", "label"]
