@@ -395,11 +395,20 @@ def test_stalled_client_does_not_delay_others(gw, pub, daemon_factory):
     stalled.read_headers()
     good = _stream(gw, "filter=NodeStatsUpdated")
     _sync(gw, pub, good)
-    n = 3000  # > stream_queue_size (1000) plus what the socket buffers absorb
+    n = 6000  # well past stream_queue_size (1000) plus what the socket buffers absorb
     got: list = []
-    reader = threading.Thread(target=lambda: got.extend(good.events(n, timeout=60)))
+
+    def read():
+        for e in good.iter_events(timeout=60):
+            got.append(e)
+            if len(got) >= n:
+                return
+
+    reader = threading.Thread(target=read)
     reader.start()  # the good client reads while the flood goes on; the stalled one never does
     for i in range(n):
+        if i % 250 == 0:  # pace the flood to the good reader, not to the stalled one
+            wait_for(lambda: len(got) >= i - 500, timeout=30, what="good reader progress")
         ev = NodeStatsUpdated(node=f"s{i}", labels={"node": "flood"})
         ev.node_stats.score = i
         pub.publish(ev)
