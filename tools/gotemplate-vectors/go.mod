@@ -1,0 +1,3 @@
+module omd/tools/gotemplate-vectors
+
+go 1.19
