@@ -7,7 +7,8 @@ setup(
     version="0.1.0",
     description="OpenSVC-style node daemon event system: bus, SSE gateway, filters, CLI",
     python_requires=">=3.11",
-    packages=find_packages(include=["omd", "omd.*"]),
+    packages=find_packages(include=["omd", "omd.*"]) + ["omd_cli"],
+    package_dir={"omd_cli": "cli"},
     package_data={"omd.gateway": ["openapi.json"]},
     install_requires=[
         "pyzmq>=25.1",
@@ -33,6 +34,8 @@ setup(
     entry_points={
         "console_scripts": [
             "omd=omd.main:main",
+            "om=omd_cli.om:main",
+            "ox=omd_cli.ox:main",
         ],
     },
     zip_safe=False,

@@ -1,0 +1,161 @@
+"""The CLI's HTTP client: the daemon's unix socket (om) or a remote TCP/TLS server (ox).
+
+Standard library only (http.client), so that `om` starts fast. `EventStream` reads the SSE
+stream line by line and yields `Envelope`s whose `data` are the raw JSON bytes the server
+sent, so `-o json` prints them without decoding.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any, Iterator
+from urllib.parse import urlencode, urlsplit
+
+
+class ClientError(Exception):
+    """A connection or HTTP failure, with a message for the user."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the API is: a unix socket path, or a URL with a bearer token and a CA file."""
+
+    unix_path: str = ""
+    url: str = ""
+    token: str = ""
+    ca: str = ""
+    insecure: bool = False
+
+    def describe(self) -> str:
+        return self.unix_path or self.url
+
+    def connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        if self.unix_path:
+            return _UnixConnection(self.unix_path, timeout)
+        parts = urlsplit(self.url)
+        if parts.scheme == "https":
+            ctx = ssl.create_default_context(cafile=self.ca or None)
+            if self.insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, timeout=timeout, context=ctx)
+        return http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
+
+    def headers(self) -> dict[str, str]:
+        h = {"Accept": "text/event-stream, application/json"}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        return h
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
+        """A JSON request; returns the decoded body or raises ClientError with the problem detail."""
+        conn = self.connection(timeout)
+        headers = self.headers()
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError(f"cannot reach the daemon API at {self.describe()}: {exc}") from None
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise ClientError(_problem(resp.status, raw), resp.status)
+        return json.loads(raw) if raw else None
+
+
+def _problem(status: int, raw: bytes) -> str:
+    try:
+        doc = json.loads(raw)
+        return f"{status} {doc.get('title', '')}: {doc.get('detail', '')}"
+    except ValueError:
+        return f"{status}: {raw[:200].decode(errors='replace')}"
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One event as the CLI handles it: `data` is the raw JSON bytes (None for comments)."""
+
+    kind: str
+    id: int | None
+    at: str
+    data: bytes
+
+
+class EventStream:
+    """An open `GET .../daemon/event` response, iterated as `Envelope`s."""
+
+    def __init__(self, endpoint: Endpoint, params: list[tuple[str, str]], last_event_id: int | None,
+                 timeout: float | None = None) -> None:
+        query = urlencode(params)
+        path = "/api/node/name/localhost/daemon/event" + (f"?{query}" if query else "")
+        headers = endpoint.headers()
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn = endpoint.connection(timeout)
+        try:
+            self.conn.request("GET", path, headers=headers)
+            self.resp = self.conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            raise ClientError(f"cannot reach the daemon API at {endpoint.describe()}: {exc}") from None
+        if self.resp.status != 200:
+            raw = self.resp.read()
+            self.conn.close()
+            raise ClientError(_problem(self.resp.status, raw), self.resp.status)
+
+    def __iter__(self) -> Iterator[Envelope]:
+        kind, eid, at, data = "", None, "", None
+        readline = self.resp.readline
+        while True:
+            try:
+                line = readline()
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise ClientError(f"event stream broken: {exc}") from None
+            if not line:
+                return
+            if line == b"\n":
+                if data is not None:
+                    yield Envelope(kind, eid, at, data)
+                kind, eid, at, data = "", None, "", None
+                continue
+            if line.startswith(b"data: "):
+                data = line[6:-1]
+            elif line.startswith(b"event: "):
+                kind = line[7:-1].decode()
+            elif line.startswith(b"id: "):
+                eid = int(line[4:-1])
+            elif line.startswith(b"time: "):
+                at = line[6:-1].decode()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()

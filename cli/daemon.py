@@ -1,0 +1,109 @@
+"""`om daemon start|stop` and `om cluster status` rendering.
+
+`start` goes through systemd when it manages `omd.service` for the default root (running as
+root with the unit loaded); otherwise it spawns `omd run` in its own session with output to
+`var/log/omd/omd.log`, and waits until `omd status` says started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _systemd_manages(paths: Any) -> bool:
+    if os.geteuid() != 0 or str(paths.root) != "/" or not shutil.which("systemctl"):
+        return False
+    result = subprocess.run(["systemctl", "show", "-p", "LoadState", "--value", "omd.service"],
+                            capture_output=True, text=True)
+    return result.stdout.strip() == "loaded"
+
+
+def _status(paths: Any) -> dict[str, Any]:
+    try:
+        return json.loads(paths.status_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def start(paths: Any, timeout: float) -> None:
+    """Start the daemon of `paths` and wait until it is up."""
+    from omd.supervisor import running_pid
+
+    if running_pid(paths) is not None:
+        click.echo(f"omd is already running on root {paths.root}")
+        return
+    if _systemd_manages(paths):
+        subprocess.run(["systemctl", "start", "omd.service"], check=True)
+        click.echo("omd started by systemd (omd.service)")
+        return
+    paths.log.mkdir(parents=True, exist_ok=True)
+    with open(paths.log / "omd.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "omd", "--root", str(paths.root), "run"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while _status(paths).get("status") != "started" or (
+            "gateway" in _status(paths).get("subsystems", {}) and not paths.api_socket.exists()):
+        if proc.poll() is not None:
+            raise click.ClickException(f"omd exited with code {proc.returncode}; see {paths.log / 'omd.log'}")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"omd did not start within {timeout:g}s; see {paths.log / 'omd.log'}")
+        time.sleep(0.05)
+    click.echo(f"omd started (pid {proc.pid}, root {paths.root}, log {paths.log / 'omd.log'})")
+
+
+def stop(paths: Any, timeout: float) -> None:
+    """Stop the daemon of `paths` and wait until it has exited."""
+    from omd.supervisor import running_pid
+
+    pid = running_pid(paths)
+    if pid is None:
+        click.echo(f"omd is not running on root {paths.root}")
+        return
+    if _systemd_manages(paths):
+        subprocess.run(["systemctl", "stop", "omd.service"], check=True)
+    elif pid > 0:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while running_pid(paths) is not None:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"omd (pid {pid}) did not stop within {timeout:g}s")
+        time.sleep(0.05)
+    click.echo(f"omd stopped (pid {pid})")
+
+
+def print_cluster(data: dict[str, Any], output: str) -> None:
+    """Print the cluster dataset as JSON or as a readable summary."""
+    if output == "json" or (output == "auto" and not sys.stdout.isatty()):
+        click.echo(json.dumps(data, indent=2))
+        return
+    cluster = data.get("cluster", {})
+    status = cluster.get("status") or {}
+    click.echo(f"cluster  frozen={status.get('is_frozen', '?')}  compat={status.get('is_compat', '?')}")
+    click.echo("nodes")
+    for name, node in sorted(cluster.get("node", {}).items()):
+        ns = node.get("status") or {}
+        st = node.get("stats") or {}
+        frozen = "frozen" if ns.get("frozen_at", ZERO_TIME) != ZERO_TIME else ""
+        click.echo(f"  {name:<20} load15m={st.get('load_15m', '-')} mem_avail={st.get('mem_avail', '-')}% "
+                   f"agent={ns.get('agent', '-')} {frozen}".rstrip())
+    click.echo("objects")
+    for path, obj in sorted(cluster.get("object", {}).items()):
+        obj = obj or {}
+        click.echo(f"  {path:<30} avail={obj.get('avail', '-'):<6} overall={obj.get('overall', '-'):<6} "
+                   f"provisioned={obj.get('provisioned', '-'):<6} frozen={obj.get('frozen', '-')}")
+        for name, node in sorted(cluster.get("node", {}).items()):
+            inst = (node.get("instance") or {}).get(path)
+            if inst and inst.get("status"):
+                s = inst["status"]
+                click.echo(f"    @{name:<27} avail={s.get('avail', '-'):<6} overall={s.get('overall', '-')}")

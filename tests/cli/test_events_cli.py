@@ -1,0 +1,333 @@
+"""`om` / `ox` as real subprocesses against a real daemon: filters, templates, waits, exits, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from omd_cli.om import om
+from tests.helpers import wait_for
+
+DOC_FILTERS = [
+    "path=svc1,node=n1",
+    "InstanceStatusUpdated",
+    "InstanceStatusUpdated,ObjectOrchestrationEnd",
+    "InstanceStatusUpdated,path=svc1,ObjectOrchestrationEnd",
+    "InstanceStatusUpdated,path=svc1,node=n1",
+    'InstanceStatusUpdated,path=svc1,node=n1,.instance_status.frozen_at="0001-01-01T00:00:00Z"',
+    'InstanceStatusUpdated,path=svc1,node=n1,.instance_status.frozen_at>"0001-01-01T00:00:00Z"',
+    'InstanceStatusUpdated,path=svc1,node=n1,.instance_status.avail="up"',
+    # errata: the doc reads resources."fs#1".avail; the resource field is status
+    'InstanceStatusUpdated,path=svc1,node=n1,.instance_status.resources."fs#1".status="up"',
+]
+
+
+def _om(daemon, *args, input=None, timeout=30, env=None):
+    return subprocess.run([sys.executable, "-m", "omd_cli.om", *args], capture_output=True, text=True,
+                          timeout=timeout, input=input,
+                          env={**os.environ, "OMD_ROOT": str(daemon.root), **(env or {})})
+
+
+def _api(daemon) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd", timeout=10)
+
+
+def _post(daemon, kind: str, labels: dict, data: dict) -> None:
+    with _api(daemon) as c:
+        r = c.post("/api/node/event", json={"kind": kind, "labels": labels, "data": data})
+        assert r.status_code == 200, r.text
+
+
+def _istatus(daemon, path="svc1", node="n1", avail="up", frozen_at="0001-01-01T00:00:00Z", fs="up",
+             provisioned="true") -> None:
+    ns = path.split("/")[0] if "/" in path else "root"
+    _post(daemon, "InstanceStatusUpdated", {"path": path, "node": node, "namespace": ns}, {
+        "path": path, "node": node,
+        "instance_status": {"avail": avail, "frozen_at": frozen_at, "provisioned": provisioned,
+                            "resources": {"fs#1": {"status": fs, "label": "fs", "type": "fs.flag"}}}})
+
+
+@pytest.fixture
+def node(daemon_factory):
+    """A running daemon with its API up."""
+    d = daemon_factory()
+    wait_for(lambda: d.paths.api_socket.exists(), what="api socket")
+    with socket.socket(socket.AF_UNIX) as s:
+        wait_for(lambda: s.connect_ex(str(d.paths.api_socket)) == 0, what="api accepting")
+    return d
+
+
+@pytest.mark.parametrize("expr", DOC_FILTERS)
+def test_user_doc_filters(node, expr):
+    """Each example filter of the user doc keeps the events it should and drops the others."""
+    _istatus(node, "svc2", "n1")  # never matches: other path
+    _istatus(node, "svc1", "n2")  # never matches: other node
+    _istatus(node, "svc1", "n1", avail="down", fs="down", frozen_at="2026-01-01T00:00:00Z")
+    _istatus(node, "svc1", "n1", avail="up", fs="up")
+    out = _om(node, "node", "events", "--replay", "--filter", expr, "--duration", "1.5", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    keys = {(e["data"]["path"], e["data"]["node"], e["data"]["instance_status"]["avail"]) for e in got
+            if e["kind"] == "InstanceStatusUpdated"}
+    if ".instance_status" in expr:
+        wants_frozen = ">" in expr
+        assert keys == ({("svc1", "n1", "down")} if wants_frozen or 'avail="down"' in expr else {("svc1", "n1", "up")})
+    elif "path=svc1,node=n1" in expr or "path=svc1" in expr and "node=n1" in expr:
+        assert keys == {("svc1", "n1", "up")}  # replay holds the last status per instance
+    elif "path=svc1" in expr:
+        assert keys == {("svc1", "n1", "up"), ("svc1", "n2", "up")}
+    else:
+        assert keys == {("svc2", "n1", "up"), ("svc1", "n2", "up"), ("svc1", "n1", "up")}
+    assert all(e["data"]["labels"]["from"] == "cache" for e in got)
+
+
+WAITS = {
+    # errata applied: object status is under .data.object_status, node status under .data.node_status
+    "object up and provisioned": (
+        ["--filter", "ObjectStatusUpdated,path=foo"],
+        '{{if setSuccess (and (eq .data.object_status.avail "up") (eq .data.object_status.provisioned "true"))}}{{end}}'),
+    "instance up and provisioned": (
+        ["--filter", "InstanceStatusUpdated,path=foo,node=dev1n1"],
+        '{{if setSuccess (and (eq .data.instance_status.avail "up") (eq .data.instance_status.provisioned "true"))}}{{end}}'),
+    "node frozen": (
+        ["--filter", "NodeStatusUpdated,node=dev1n1"],
+        '{{if setSuccess (ne .data.node_status.frozen_at "0001-01-01T00:00:00Z")}}{{end}}'),
+    "cluster frozen": (["--filter", "ClusterStatusUpdated"], "{{if setSuccess .data.cluster_status.is_frozen}}{{end}}"),
+    "cluster unfrozen": (["--filter", "ClusterStatusUpdated"], "{{if setSuccess (not .data.cluster_status.is_frozen)}}{{end}}"),
+    "3 objects up": (
+        ["--filter", "ObjectStatusUpdated"],
+        '{{if passSet (toInst .data.path .data.node) (eq .data.object_status.avail "up") -}}'
+        ' {{with setSuccess (eq passCount 3)}}{{end}}{{end}}'),
+    "3 foo objects up": (
+        ["--filter", "ObjectStatusUpdated"],
+        '{{if eq (slice .data.path 0 3) "foo" -}} {{if passSet .data.path (eq .data.object_status.avail "up") -}}'
+        ' {{with setSuccess (eq passCount 3)}}{{end}}{{end}}{{end}}'),
+}
+
+
+def _make_true(daemon, name: str) -> None:
+    ostat = {"avail": "up", "provisioned": "true", "overall": "up", "frozen": "unfrozen"}
+    if name == "object up and provisioned":
+        _post(daemon, "ObjectStatusUpdated", {"path": "foo", "node": "n1", "namespace": "root"},
+              {"path": "foo", "node": "n1", "object_status": ostat})
+    elif name == "instance up and provisioned":
+        _istatus(daemon, "foo", "dev1n1")
+    elif name == "node frozen":
+        _post(daemon, "NodeStatusUpdated", {"node": "dev1n1"},
+              {"node": "dev1n1", "node_status": {"frozen_at": "2026-11-26T00:00:00Z"}})
+    elif name in ("cluster frozen", "cluster unfrozen"):
+        _post(daemon, "ClusterStatusUpdated", {"node": "n1"},
+              {"node": "n1", "cluster_status": {"is_frozen": name == "cluster frozen"}})
+    else:
+        names = ["foo1", "foo2", "bar", "foo3"] if "foo" in name else ["a1", "a2", "a3"]
+        for path in names:
+            _post(daemon, "ObjectStatusUpdated", {"path": path, "node": "n1", "namespace": "root"},
+                  {"path": path, "node": "n1", "object_status": ostat})
+
+
+@pytest.mark.parametrize("name", list(WAITS))
+@pytest.mark.parametrize("when", ["later", "already"])
+def test_user_doc_wait_templates(node, name, when):
+    """Each (corrected) wait template of the user doc succeeds, whether the condition becomes
+    true during the wait or was already true (answered from replay)."""
+    args, template = WAITS[name]
+    if when == "already":
+        _make_true(node, name)
+        result = _om(node, "node", "events", "--wait", "--duration", "10s", *args, "--template", template)
+    else:
+        proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--wait", "--duration", "20s",
+                                 *args, "--template", template], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "OMD_ROOT": str(node.root)})
+        with _api(node) as c:  # the stream is open once the gateway counts it
+            wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="wait stream open")
+        _make_true(node, name)
+        out, err = proc.communicate(timeout=30)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("wait succeed elapsed ")
+    if "3" in name:
+        assert " passed [" in result.stderr
+
+
+def test_wait_failures_and_exit_codes(node):
+    """--wait fails with exit 1 on duration or limit; plain --duration and --limit exit 0."""
+    tmpl = "{{if setSuccess false}}{{end}}"
+    r = _om(node, "node", "events", "--wait", "--duration", "0.5", "--filter", "WatchDog", "--template", tmpl)
+    assert r.returncode == 1 and "wait failed after" in r.stderr and "(context deadline exceeded)" in r.stderr
+    r = _om(node, "node", "events", "--wait", "--limit", "1", "--filter", "WatchDog", "--template", tmpl)
+    assert r.returncode == 1 and "(event count limit)" in r.stderr
+    r = _om(node, "node", "events", "--duration", "0.3", "--filter", "ObjectStatusDone")
+    assert r.returncode == 0 and r.stdout == ""
+    r = _om(node, "node", "events", "--limit", "2", "--filter", "WatchDog", "-o", "json")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--filter", "InstanceStatusUpdate"], "InstanceStatusUpdated"),
+        (["--template", "{{if}}"], "parse template error"),
+        (["--wait"], "--wait needs a --template"),
+        (["--duration", "soon"], "--duration"),
+        (["--node", "elsewhere"], "--node elsewhere"),
+    ],
+)
+def test_usage_errors_exit_2_before_connecting(node, args, needle):
+    """Bad filters, templates and flags exit 2 with a message pointing at the mistake."""
+    r = _om(node, "node", "events", *args)
+    assert r.returncode == 2, r
+    assert needle in r.stderr
+
+
+def test_template_field_warning(node):
+    """A template reading a field the filtered kind lacks gets a warning with the right name."""
+    r = _om(node, "node", "events", "--wait", "--duration", "0.3", "--filter", "ObjectStatusUpdated",
+            "--template", '{{if setSuccess (eq .data.instance_status.avail "up")}}{{end}}')
+    assert "warning: the template reads .data.instance_status.avail" in r.stderr
+    assert "object_status" in r.stderr
+
+
+def test_template_output_and_exec_errors(node):
+    """Templates print to stdout without a newline added; execution errors go to stderr."""
+    _istatus(node, "svc1", "n1")
+    r = _om(node, "node", "events", "--replay", "--limit", "1", "--filter", "InstanceStatusUpdated",
+            "--template", '{{printf "instance %s@%s is %s\\n" .data.path .data.node .data.instance_status.avail}}')
+    assert r.returncode == 0 and r.stdout == "instance svc1@n1 is up\n"
+    r = _om(node, "node", "events", "--replay", "--limit", "1", "--filter", "InstanceStatusUpdated",
+            "--template", "{{index .data.path 99}}")
+    assert "template execute error" in r.stderr
+
+
+def test_input_file_offline(node, tmp_path):
+    """--input filters, renders and waits on a captured stream exactly as on a live one."""
+    _istatus(node, "svc1", "n1")
+    _istatus(node, "svc2", "n1", avail="down")
+    capture = _om(node, "node", "events", "--replay", "--duration", "1", "-o", "json")
+    lines = capture.stdout.splitlines() + ['{"kind":"FutureKind","id":1,"at":"","data":{"labels":null,"x":1}}', "garbage"]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    r = _om(node, "node", "events", "--input", str(path), "--filter", 'InstanceStatusUpdated,.instance_status.avail="up"',
+            "-o", "json")
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["data"]["path"] for e in got] == ["svc1"]
+    assert "not an event envelope" in r.stderr
+    r = _om(node, "node", "events", "--input", "-", "--template", "{{.kind}} ", input=path.read_text())
+    assert "FutureKind" in r.stdout.split()
+    r = _om(node, "node", "events", "--input", str(path), "--wait", "--filter", "InstanceStatusUpdated",
+            "--template", '{{if setSuccess (eq .data.path "svc2")}}{{end}}')
+    assert r.returncode == 0 and "wait succeed" in r.stderr
+
+
+def test_gateway_kill_during_stream_resumes_without_loss(node):
+    """kill -9 of the gateway mid-stream: the CLI reconnects and resumes; no event lost or duplicated."""
+    proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--filter", "NodeStatsUpdated,node=seq",
+                             "-o", "json", "--limit", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMD_ROOT": str(node.root)})
+    with _api(node) as c:
+        wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
+    for i in range(20):
+        _post(node, "NodeStatsUpdated", {"node": "seq"}, {"node": "seq", "node_stats": {"score": i}})
+    old = node.subsystem_pid("gateway")
+    os.kill(old, signal.SIGKILL)
+    # publish on the bus directly while the gateway is down: the journal keeps numbering them
+    from omd.events import NodeStatsUpdated
+    from omd.sockets import Publisher
+    import zmq
+    ctx = zmq.Context()
+    pub = Publisher(ctx, node.endpoint("in"), "n1", "test")
+    for i in range(20, 40):
+        ev = NodeStatsUpdated(node="seq", labels={"node": "seq"})
+        ev.node_stats.score = i
+        pub.publish(ev)
+    pub.close()
+    ctx.term()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    scores = [json.loads(line)["data"]["node_stats"]["score"] for line in out.splitlines()]
+    assert scores == list(range(40))
+    assert "event stream broken" in err and "reconnected" in err
+
+
+def test_ctrl_c_exits_130_quietly(node):
+    """SIGINT ends the command with exit 130 and nothing on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--filter", "ObjectStatusDone"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMD_ROOT": str(node.root)})
+    with _api(node) as c:
+        wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and err == ""
+
+
+def test_daemon_not_running_is_a_clear_error(root):
+    """Without a daemon, om node events says so and exits 1."""
+    r = subprocess.run([sys.executable, "-m", "omd_cli.om", "node", "events"], capture_output=True, text=True,
+                       env={**os.environ, "OMD_ROOT": str(root)}, timeout=20)
+    assert r.returncode == 1 and "not running" in r.stderr
+
+
+def test_help_teaches_filters_and_templates():
+    """--help explains the filter language, templates and waits, with corrected examples."""
+    result = CliRunner().invoke(om, ["node", "events", "--help"])
+    assert result.exit_code == 0
+    for needle in ("FILTERS", "<key>=<value>", '.instance_status.resources."fs#1".status="up"', "TEMPLATES",
+                   "setSuccess", "object_status", "node_status", "--retry-timeout"):
+        assert needle in result.output, needle
+    assert "resources.\"fs#1\".avail" not in result.output
+
+
+def test_aliases_and_daemon_events():
+    """eve, even and event are aliases of events under node and daemon."""
+    for group in ("node", "daemon"):
+        for alias in ("eve", "even", "event", "events"):
+            result = CliRunner().invoke(om, [group, alias, "--help"])
+            assert result.exit_code == 0 and "Print the node event stream" in result.output
+
+
+def test_filter_completion_offers_kind_names():
+    """Shell completion of --filter proposes kind names, also after a comma."""
+    from omd_cli.events import complete_filter
+
+    assert "InstanceStatusUpdated" in complete_filter(None, None, "InstanceSt")
+    assert "path=svc1,InstanceStatusUpdated" in complete_filter(None, None, "path=svc1,InstanceStatusU")
+
+
+def test_ox_needs_a_context_and_reads_remote_tls(daemon_factory, root, tmp_path):
+    """ox refuses without a context; with one it streams over TLS with a bearer token."""
+    r = subprocess.run([sys.executable, "-m", "omd_cli.ox", "node", "events"], capture_output=True, text=True,
+                       env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}, timeout=20)
+    assert r.returncode == 2 and "--context must be specified" in r.stderr
+    cert, key = root / "c.pem", root / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = daemon_factory(f'[daemon]\nwatchdog_interval = 0.3\n[gateway]\ntcp_listen = "127.0.0.1:{port}"\n'
+                       f'tls_cert = "{cert}"\ntls_key = "{key}"\n'
+                       'tokens = [{name = "ops", token = "opstoken1", role = "operator"}]\n')
+    wait_for(lambda: d.paths.api_socket.exists(), what="api")
+    (tmp_path / "omd").mkdir()
+    (tmp_path / "omd" / "contexts.toml").write_text(
+        f'[contexts.lab]\nserver = "https://127.0.0.1:{port}"\ntoken = "opstoken1"\nca = "{cert}"\n')
+    r = subprocess.run([sys.executable, "-m", "omd_cli.ox", "--context", "lab", "node", "events", "--filter", "WatchDog",
+                        "--limit", "1", "-o", "json"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["kind"] == "WatchDog"
+    (tmp_path / "omd" / "contexts.toml").write_text(
+        f'[contexts.lab]\nserver = "https://127.0.0.1:{port}"\ntoken = "wrongtoken"\nca = "{cert}"\n')
+    r = subprocess.run([sys.executable, "-m", "omd_cli.ox", "--context", "lab", "node", "events"], capture_output=True,
+                       text=True, timeout=30, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    assert r.returncode == 1 and "401" in r.stderr
