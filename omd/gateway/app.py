@@ -144,7 +144,7 @@ class Gateway:
         stream = Stream(self.feed, principal, matcher, spec.kinds, selector, limit,
                         self.config.gateway.stream_queue_size, name, self.publish,
                         self.config.gateway.keepalive_interval, self.metrics)
-        self.feed.streams.add(stream)
+        self.feed.add(stream)
         self.metrics.streams_total += 1
         labels = {"node": self.nodename, "origin": "api"}
         self.publish(ev.ClientSubscribed(at=rfc3339_ns(), name=name), labels)
@@ -162,7 +162,7 @@ class Gateway:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self.feed.streams.discard(stream)
+            self.feed.remove(stream)
             self.publish(ev.ClientUnsubscribed(at=rfc3339_ns(), name=name), labels)
         try:
             await resp.write_eof()

@@ -97,7 +97,11 @@ class Feed:
         self.dealer = ctx.socket(zmq.DEALER)
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.connect(journal_req(paths))
+        from .. import filters
+
         self.streams: set["Stream"] = set()
+        self.bank = filters.MatcherBank()
+        self._by_handle: dict[int, "Stream"] = {}
         self.last_id: int | None = None
         self.stats: Counter[str] = Counter()
         self.events_in: Counter[str] = Counter()
@@ -206,10 +210,37 @@ class Feed:
                 stream.lost("the journal did not answer a catch-up request")
         self.last_id = seen - 1
 
+    def add(self, stream: "Stream") -> None:
+        """Start delivering live events to `stream` (its matcher joins the bank)."""
+        stream.handle = self.bank.add(stream.matcher)
+        self._by_handle[stream.handle] = stream
+        self.streams.add(stream)
+
+    def remove(self, stream: "Stream") -> None:
+        """Stop delivering to `stream` (idempotent)."""
+        if stream in self.streams:
+            self.streams.discard(stream)
+            del self._by_handle[stream.handle]
+            self.bank.remove(stream.handle)
+
     def dispatch(self, events: list[FeedEvent]) -> None:
-        """Hand a batch of live events to every stream that wants them."""
+        """Hand a batch of live events to the streams whose filters match them.
+
+        One bank call matches the whole batch against every stream's filters (in C when
+        built), indexed by kind, so the cost of a stream that asks for other kinds is nil.
+        """
         counts = self.events_in
         for ev in events:
             counts[ev.kind] += 1
-        for stream in list(self.streams):
-            stream.offer(events)
+        if not self._by_handle:
+            return
+        pairs = self.bank.match_pairs([(ev.topic, ev.data) for ev in events])
+        by_handle = self._by_handle
+        touched = set()
+        for i in range(0, len(pairs), 2):
+            stream = by_handle.get(pairs[i + 1])
+            if stream is not None:
+                stream.push(events[pairs[i]])
+                touched.add(stream)
+        for stream in touched:
+            stream.pushed()

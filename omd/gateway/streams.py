@@ -62,6 +62,7 @@ class Stream:
         self.overflowed = False
         self.lost_reason: str | None = None
         self.written = 0
+        self.handle = -1  # set by Feed.add
         self._mark = 0  # last queue threshold crossed, in percent
 
     # ------------------------------------------------------------------ selection
@@ -82,27 +83,27 @@ class Stream:
 
     # ------------------------------------------------------------------ feed side
 
-    def offer(self, events: list[FeedEvent]) -> None:
-        """Queue the events this stream wants; never blocks (called by the feed)."""
-        if self.overflowed or self.lost_reason:
+    def push(self, ev: FeedEvent) -> None:
+        """Queue one live event the bank matched; never blocks (called by the feed)."""
+        if self.overflowed or self.lost_reason or not self.visible(ev.namespace, ev.path):
             return
-        queue = self.queue
-        for ev in events:
-            if self.wants(ev):
-                if len(queue) >= self.queue_size:
-                    self.overflowed = True
-                    queue.clear()
-                    self.metrics.drops["overflow"] += 1
-                    self.feed.streams.discard(self)
-                    break
-                queue.append(ev)
+        if len(self.queue) >= self.queue_size:
+            self.overflowed = True
+            self.queue.clear()
+            self.metrics.drops["overflow"] += 1
+            self.feed.remove(self)
+            return
+        self.queue.append(ev)
+
+    def pushed(self) -> None:
+        """After a batch: publish queue thresholds and wake the writer."""
         self._thresholds()
         self.wake.set()
 
     def lost(self, reason: str) -> None:
         """The feed lost events this stream may have wanted: end it with a gap event."""
         self.lost_reason = reason
-        self.feed.streams.discard(self)
+        self.feed.remove(self)
         self.wake.set()
 
     def _thresholds(self) -> None:
