@@ -13,15 +13,21 @@ It lives in its own process so that the HTTP gateway can die and restart without
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
 gap, reported to resuming clients.
 
-Internal protocol (unix sockets under var/run/omd, owner-only):
+Internal protocol (unix sockets under var/run/omd, owner-only). Events travel as packed
+*records*, built once here so the gateway does no per-event decoding:
 
-- `journal-out.sock` (PUB): every event as four frames `id` (ASCII decimal), topic, meta, data.
+    record := u64 id | u32 len(topic) | u32 len(frame) | u32 data_offset | topic | frame
+
+`frame` is the event's complete SSE frame (`event:`, `id:`, `time:`, `data:` lines and the
+blank line); the data JSON is `frame[data_offset:-2]`. All integers are little-endian.
+
+- `journal-out.sock` (PUB): one message per batch of events, a single frame of records.
 - `journal.sock` (ROUTER): requests `[b"", reqid, command, *args]`, replies
   `[b"", reqid, status, *fields]`:
-  - `since <id>` -> `events <last> (id topic meta data)*`, or `gap <first> <last>` when
-    events after `<id>` are no longer (or never were) in the ring;
-  - `snapshot` -> `snapshot <last> (id topic meta data)*`: the compacted log sorted by id,
-    consistent with `<last>` (every event after it is or will be on journal-out);
+  - `since <id>` -> `events <last> <records>`, or `gap <first> <last>` when events after
+    `<id>` are no longer (or never were) in the ring;
+  - `snapshot` -> `snapshot <last> <records>`: the compacted log sorted by id, consistent
+    with `<last>` (every event after it is or will be on journal-out);
   - `stats` -> `stats <json>`.
 """
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import threading
 from collections import deque
 from pathlib import Path
@@ -43,8 +50,31 @@ from .sockets import Subscriber
 from .state import CompactedLog
 
 log = structlog.get_logger()
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
 
 ID_BLOCK = 1_000_000
+RECORD_HEADER = struct.Struct("<QIII")
+
+
+def pack_record(eid: int, kind: str, topic: bytes, at: str, data: bytes) -> bytes:
+    """One packed record (see the module docstring)."""
+    head = b"event: %s\nid: %d\ntime: %s\ndata: " % (kind.encode(), eid, at.encode())
+    frame = head + data + b"\n\n"
+    return RECORD_HEADER.pack(eid, len(topic), len(frame), len(head)) + topic + frame
+
+
+def unpack_records(buf: bytes) -> list[tuple[int, bytes, bytes, int]]:
+    """Split packed records into (id, topic, frame, data_offset) tuples."""
+    out = []
+    pos, end, unpack, size = 0, len(buf), RECORD_HEADER.unpack_from, RECORD_HEADER.size
+    while pos < end:
+        eid, tlen, flen, doff = unpack(buf, pos)
+        pos += size
+        topic = buf[pos:pos + tlen]
+        pos += tlen
+        out.append((eid, topic, buf[pos:pos + flen], doff))
+        pos += flen
+    return out
 
 
 def journal_out(paths: Paths) -> str:
@@ -55,6 +85,11 @@ def journal_out(paths: Paths) -> str:
 def journal_req(paths: Paths) -> str:
     """Endpoint of the journal's request socket."""
     return paths.endpoint(paths.run / "journal.sock")
+
+
+def _meta_at(meta: bytes) -> str:
+    value = json.loads(meta).get("at", "")
+    return value if isinstance(value, str) else ""
 
 
 class IdAllocator:
@@ -103,13 +138,14 @@ class Journal:
         self.dir = paths.lib / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ids = IdAllocator(self.dir / "idbase")
-        self.ring: deque[tuple[int, bytes, bytes, bytes]] = deque(maxlen=ring_size)
+        self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)  # (id, packed record)
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
         self.state = self._load_state()
         self.log_lines = 0
         self.compact()
         self._log = open(self.log_file, "ab", buffering=0)
+        self._pending: list[bytes] = []
         self.count = 0
 
     def _load_state(self) -> CompactedLog:
@@ -140,29 +176,43 @@ class Journal:
             pass
         self.log_lines = 0
 
-    def record(self, kind: str, topic: bytes, meta: bytes, data: bytes) -> int:
-        """Number an event, keep it in the ring and fold it into the state; returns its id."""
+    def record(self, kind: str, topic: bytes, meta: bytes, data: bytes, at: str) -> bytes:
+        """Number an event, keep it in the ring and fold it into the state; its packed record.
+
+        State changes are written to the state log's buffer; `flush()` writes them before
+        the batch is published, so nothing anyone has seen is missing from the state after a
+        crash.
+        """
         eid = self.ids.take()
-        self.ring.append((eid, topic, meta, data))
+        record = pack_record(eid, kind, topic, at, data)
+        self.ring.append((eid, record))
         self.count += 1
         try:
             changed = self.state.apply(eid, kind, topic, meta, data)
         except (ValueError, TypeError, AttributeError) as exc:  # malformed data of a state kind
             log.warning("journal_state_skip", kind=kind, error=str(exc))
-            return eid
+            return record
         if changed:
             row = json.dumps([eid, kind, topic.decode(errors="replace"), meta.decode(errors="replace"),
                               data.decode(errors="replace")])
-            self._log.write(row.encode() + b"\n")
-            self.log_lines += 1
-            if self.log_lines > max(1000, 2 * len(self.state)):
-                self._log.close()
-                self.compact()
-                self._log = open(self.log_file, "ab", buffering=0)
-        return eid
+            self._pending.append(row.encode() + b"\n")
+        return record
+
+    def flush(self) -> None:
+        """Write the pending state-log lines (one write per batch); compact when it grew."""
+        if not self._pending:
+            return
+        self._log.write(b"".join(self._pending))
+        self.log_lines += len(self._pending)
+        self._pending.clear()
+        if self.log_lines > max(1000, 2 * len(self.state)):
+            self._log.close()
+            self.compact()
+            self._log = open(self.log_file, "ab", buffering=0)
 
     def close(self) -> None:
-        """Compact and close the state log."""
+        """Flush, compact and close the state log."""
+        self.flush()
         self._log.close()
         self.compact()
 
@@ -172,19 +222,20 @@ class Journal:
         first = self.ring[0][0] if self.ring else last + 1
         if after > last or after < first - 1:
             return [b"gap", str(first).encode(), str(last).encode()]
-        out = [b"events", str(last).encode()]
         start = after + 1 - first  # ring ids are contiguous
-        for i in range(start, len(self.ring)):
-            eid, topic, meta, data = self.ring[i]
-            out += [str(eid).encode(), topic, meta, data]
-        return out
+        ring = self.ring
+        return [b"events", str(last).encode(), b"".join(ring[i][1] for i in range(start, len(ring)))]
 
     def snapshot(self) -> list[bytes]:
         """Reply fields for `snapshot`: the compacted log and the id it is consistent with."""
-        out = [b"snapshot", str(self.ids.last).encode()]
+        records = []
         for e in self.state.entries():
-            out += [str(e.id).encode(), e.topic, e.meta, e.data]
-        return out
+            try:
+                at = _meta_at(e.meta)
+            except (ValueError, TypeError):
+                at = ""
+            records.append(pack_record(e.id, e.kind, e.topic, at, e.data))
+        return [b"snapshot", str(self.ids.last).encode(), b"".join(records)]
 
     def stats(self) -> dict[str, int]:
         """Counters for `stats` and the logs."""
@@ -216,28 +267,27 @@ def run(config: Config, paths: Paths) -> int:
     poller.register(sub.sock, zmq.POLLIN)
     poller.register(req, zmq.POLLIN)
     log.info("journal_started", first_id=journal.ids.first, state=len(journal.state))
-    send = out.send
+    sock = sub.sock
     try:
         while not stop.is_set():
             events = dict(poller.poll(200))
-            if sub.sock in events:
+            if sock in events:
+                batch = []
                 for _ in range(1000):  # bounded batch so requests are served too
                     try:
-                        frames = sub.sock.recv_multipart(zmq.NOBLOCK)
+                        frames = sock.recv_multipart(_NOBLOCK)
                     except zmq.Again:
                         break
                     msg = sub.check(frames)
-                    if msg is None:
-                        continue
-                    eid = journal.record(msg.kind, frames[0], frames[1], msg.data)
-                    send(str(eid).encode(), zmq.SNDMORE)
-                    send(frames[0], zmq.SNDMORE)
-                    send(frames[1], zmq.SNDMORE)
-                    send(msg.data)
+                    if msg is not None:
+                        batch.append(journal.record(msg.kind, frames[0], frames[1], msg.data, msg.meta.at))
+                if batch:
+                    journal.flush()
+                    out.send(b"".join(batch))
             if req in events:
                 while True:
                     try:
-                        frames = req.recv_multipart(zmq.NOBLOCK)
+                        frames = req.recv_multipart(_NOBLOCK)
                     except zmq.Again:
                         break
                     req.send_multipart(_serve(journal, frames))

@@ -179,7 +179,7 @@ class Gateway:
         principal: Principal = request[PRINCIPAL]
         reply = await self.feed.request(b"snapshot")
         entries = []
-        for fe in events_from(reply[2:]):
+        for fe in events_from(reply[2]):
             if principal.can_see(fe.namespace):
                 entries.append(Entry(fe.id, fe.kind, fe.topic, b"", fe.data, msgspec.json.decode(fe.data)))
         return web.json_response(dataset(entries, self.nodename))

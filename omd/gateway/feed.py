@@ -16,26 +16,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import structlog
 import zmq
 import zmq.asyncio
 
-from ..journal import journal_out, journal_req
+from ..journal import journal_out, journal_req, unpack_records
 from ..paths import Paths
-from . import sse
 
 if TYPE_CHECKING:
     from .streams import Stream
 
 log = structlog.get_logger()
-
-
-class _Meta(msgspec.Struct):
-    at: str = ""
-
-
-_meta = msgspec.json.Decoder(_Meta)
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
 
 
 def label(topic: bytes, key: bytes) -> str | None:
@@ -50,33 +42,36 @@ def label(topic: bytes, key: bytes) -> str | None:
 
 @dataclass(slots=True)
 class FeedEvent:
-    """One numbered event as the gateway serves it."""
+    """One numbered event as the gateway serves it; `frame` is its SSE frame, built by the journal."""
 
     id: int
     kind: str
     topic: bytes
     data: bytes
-    at: str
     frame: bytes
     namespace: str | None
     path: str | None
 
-
-def make_event(eid: int, topic: bytes, meta: bytes, data: bytes) -> FeedEvent:
-    """Build a FeedEvent from journal frames."""
-    kind = topic[:topic.index(b"\0")].decode()
-    try:
-        at = _meta.decode(meta).at
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        at = ""
-    return FeedEvent(eid, kind, topic, data, at, sse.frame(kind, eid, at, data),
-                     label(topic, b"namespace"), label(topic, b"path"))
+    @property
+    def at(self) -> str:
+        """The publish time, from the frame's `time:` line."""
+        start = self.frame.find(b"\ntime: ")
+        if start < 0:
+            return ""
+        start += 7
+        return self.frame[start:self.frame.index(b"\n", start)].decode()
 
 
-def events_from(fields: list[bytes]) -> list[FeedEvent]:
-    """Decode the (id, topic, meta, data)* tail of a journal reply."""
-    return [make_event(int(fields[i]), fields[i + 1], fields[i + 2], fields[i + 3])
-            for i in range(0, len(fields) - 3, 4)]
+def events_from(records: bytes) -> list[FeedEvent]:
+    """FeedEvents from the journal's packed records."""
+    out = []
+    for eid, topic, frame, doff in unpack_records(records):
+        nul = topic.find(b"\0")
+        if nul <= 0:
+            continue
+        out.append(FeedEvent(eid, topic[:nul].decode(), topic, frame[doff:-2], frame,
+                             label(topic, b"namespace"), label(topic, b"path")))
+    return out
 
 
 class JournalUnavailable(Exception):
@@ -150,33 +145,26 @@ class Feed:
     async def _read_live(self) -> None:
         sock, sync = self.sub, self._sub_sync
         while True:
-            frames = await sock.recv_multipart()
-            batch = [frames]
-            for _ in range(999):  # whatever else is queued: one dispatch per batch
+            messages = [await sock.recv()]
+            for _ in range(99):  # whatever else is queued: one dispatch for all of it
                 try:
-                    batch.append(sync.recv_multipart(zmq.NOBLOCK))
+                    messages.append(sync.recv(_NOBLOCK))
                 except zmq.Again:
                     break
-            events = []
-            for f in batch:
-                if len(f) != 4:
-                    self.stats["dropped.frame_count"] += 1
-                    continue
-                eid = int(f[0])
-                if self.last_id is not None:
-                    if eid <= self.last_id:
+            events = events_from(b"".join(messages))
+            if not events:
+                continue
+            if self.last_id is not None:
+                first = events[0].id
+                if first <= self.last_id:
+                    events = [e for e in events if e.id > self.last_id]
+                    if not events:
                         continue
-                    if eid > self.last_id + 1:
-                        if events:
-                            self.dispatch(events)
-                            events = []
-                        await self._catch_up(self.last_id, eid)
-                        if eid <= self.last_id:
-                            continue
-                events.append(make_event(eid, f[1], f[2], f[3]))
-                self.last_id = eid
-            if events:
-                self.dispatch(events)
+                elif first > self.last_id + 1:
+                    await self._catch_up(self.last_id, first)
+                    events = [e for e in events if e.id > (self.last_id or 0)]
+            self.last_id = events[-1].id
+            self.dispatch(events)
 
     async def _catch_up(self, after: int, seen: int) -> None:
         """Fetch the events between `after` and `seen` from the journal's ring.
@@ -201,7 +189,7 @@ class Feed:
             except JournalUnavailable:
                 reply = [b"error"]
         if reply[0] == b"events":
-            missed = [e for e in events_from(reply[2:]) if e.id < seen]
+            missed = [e for e in events_from(reply[2]) if e.id < seen]
             self.stats["catch_up"] += 1
             if missed:
                 self.dispatch(missed)

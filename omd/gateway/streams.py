@@ -129,7 +129,7 @@ class Stream:
             reply = await self.feed.request(b"since", str(last_event_id).encode())
             if reply[0] == b"events":
                 self.fence = int(reply[1])
-                frames = [ev.frame for ev in events_from(reply[2:]) if self.wants(ev)]
+                frames = [ev.frame for ev in events_from(reply[2]) if self.wants(ev)]
                 return frames, "resume"
             first, last = int(reply[1]), int(reply[2])
             frames.append(self._gap_frame(
@@ -139,7 +139,7 @@ class Stream:
         if replay:
             reply = await self.feed.request(b"snapshot")
             self.fence = int(reply[1])
-            for ev in events_from(reply[2:]):
+            for ev in events_from(reply[2]):
                 if not self._replayable(ev.kind):
                     continue
                 cached = self._as_cached(ev)
@@ -166,7 +166,7 @@ class Stream:
         obj["labels"] = labels
         data = _encode(obj)
         topic = encode_topic(ev.kind, labels)
-        return FeedEvent(ev.id, ev.kind, topic, data, ev.at, sse.frame(ev.kind, ev.id, ev.at, data),
+        return FeedEvent(ev.id, ev.kind, topic, data, sse.frame(ev.kind, ev.id, ev.at, data),
                          ev.namespace, ev.path)
 
     def _gap_frame(self, reason: str, after: int | None = None, first: int | None = None) -> bytes:
