@@ -331,3 +331,68 @@ def test_ox_needs_a_context_and_reads_remote_tls(daemon_factory, root, tmp_path)
     r = subprocess.run([sys.executable, "-m", "omd_cli.ox", "--context", "lab", "node", "events"], capture_output=True,
                        text=True, timeout=30, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
     assert r.returncode == 1 and "401" in r.stderr
+
+
+def test_wait_survives_journal_restart_with_gap(node):
+    """A journal restart mid-wait is reported as a gap on stderr; the wait re-evaluates the
+    replayed state and succeeds."""
+    tmpl = '{{if setSuccess (eq .data.object_status.avail "up")}}{{end}}'
+    proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--wait", "--duration", "40s",
+                             "--filter", "ObjectStatusUpdated,path=gapobj", "--template", tmpl],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMD_ROOT": str(node.root)})
+    _streams_open(node)
+    old = node.subsystem_pid("journal")
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: node.status()["subsystems"]["journal"]["pid"] not in (0, old), what="journal restart")
+    def post_until_done():
+        if proc.poll() is not None:
+            return True
+        try:
+            _post(node, "ObjectStatusUpdated", {"path": "gapobj", "node": "n1", "namespace": "root"},
+                  {"path": "gapobj", "node": "n1", "object_status": {"avail": "up"}})
+        except (AssertionError, httpx.HTTPError):
+            pass
+        return False
+    wait_for(post_until_done, timeout=30, interval=0.5, what="wait to finish")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "gap: " in err and "wait succeed elapsed" in err
+
+
+def test_gives_up_after_retry_timeout(node):
+    """When the daemon goes away for good, the CLI retries, then exits 1 after --retry-timeout."""
+    proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--retry-timeout", "1",
+                             "--filter", "ObjectStatusDone"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMD_ROOT": str(node.root)})
+    _streams_open(node)
+    node.stop()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "event stream broken" in err and "event read error: gave up after" in err
+
+
+def test_om_daemon_start_status_stop_and_cluster_status(root):
+    """om daemon start runs the daemon in the background; status, cluster status and stop work."""
+    env = {**os.environ, "OMD_ROOT": str(root)}
+    (root / "etc" / "omd").mkdir(parents=True)
+    (root / "etc" / "omd" / "omd.toml").write_text("[daemon]\nwatchdog_interval = 0.5\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "omd_cli.om", *a], capture_output=True,  # noqa: E731
+                                    text=True, env=env, timeout=60)
+    try:
+        r = run("daemon", "start")
+        assert r.returncode == 0 and "omd started" in r.stdout, r.stderr
+        assert run("daemon", "start").stdout.startswith("omd is already running")
+        r = run("daemon", "status")
+        assert r.returncode == 0 and "gateway" in r.stdout and "journal" in r.stdout
+        r = run("cluster", "status", "-o", "json")
+        assert r.returncode == 0 and "cluster" in json.loads(r.stdout)
+        r = run("cluster", "status", "-o", "human")
+        assert r.returncode == 0 and r.stdout.startswith("cluster")
+        r = run("daemon", "restart")
+        assert r.returncode == 0 and "omd stopped" in r.stdout and "omd started" in r.stdout
+    finally:
+        r = run("daemon", "stop")
+    assert r.returncode == 0 and "omd stopped" in r.stdout
+    r = run("daemon", "status")
+    assert r.returncode == 3

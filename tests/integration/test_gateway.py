@@ -389,8 +389,9 @@ def test_openapi_is_served_and_kept_in_docs(gw):
     assert "/api/node/name/{nodename}/daemon/event" in served["paths"]
 
 
-def test_stalled_client_does_not_delay_others(gw, pub, daemon_factory):
+def test_stalled_client_does_not_delay_others(gw, pub, zctx):
     """A client that stops reading is cut off with a gap; others get every event meanwhile."""
+    thresholds = ready_subscriber(zctx, gw, [topic_prefix("SubscriptionQueueThreshold")])
     stalled = _stream(gw, "filter=NodeStatsUpdated", rcvbuf=4096)
     stalled.read_headers()
     good = _stream(gw, "filter=NodeStatsUpdated")
@@ -417,6 +418,11 @@ def test_stalled_client_does_not_delay_others(gw, pub, daemon_factory):
     assert [e.data["node_stats"]["score"] for e in got] == list(range(n))
     with _client(gw) as c:
         wait_for(lambda: 'omd_gateway_drops_total{cause="overflow"} 1.0' in c.get("/metrics").text, what="overflow drop")
+    levels = []
+    while (msg := thresholds.recv(timeout=2)) is not None:
+        levels.append((msg.labels["level"], msg.data_obj()["to"], msg.data_obj()["limit"]))
+    assert ("warn", 90, 1000) in levels  # the stalled stream crossed 90% before overflowing
+    thresholds.close()
     good.close()
     stalled.close()
 
@@ -472,3 +478,13 @@ tokens = [
                     post_all()
         assert ("InstanceStatusUpdated", "ns1/svc/a") in seen
         assert all(p != "ns2/svc/b" for _, p in seen)
+
+
+def test_client_going_away_frees_its_stream(gw):
+    """A client that disconnects is forgotten (at the latest at the next keep-alive write)."""
+    s = _stream(gw, "filter=ObjectStatusDone")
+    s.read_headers()
+    with _client(gw) as c:
+        wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
+        s.close()
+        wait_for(lambda: "omd_gateway_streams 0.0" in c.get("/metrics").text, what="stream freed")
