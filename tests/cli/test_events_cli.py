@@ -396,3 +396,33 @@ def test_om_daemon_start_status_stop_and_cluster_status(root):
     assert r.returncode == 0 and "omd stopped" in r.stdout
     r = run("daemon", "status")
     assert r.returncode == 3
+
+
+LINE = '{{printf "instance %s@%s monitor state is %s\\n" .data.path .data.node .data.instance_monitor.state}}'
+LABEL_TEMPLATES = {
+    "simple": (["--filter", "InstanceMonitorUpdated"], LINE,
+               ["foo001@dev1n1 idle", "foo002@dev1n2 starting", "foo@dev1n1 idle", "foo@dev1n3 idle"]),
+    "by node": (["--filter", "InstanceMonitorUpdated,path=foo"],
+                '{{if hasNodeLabel .data.labels "dev1n1" "dev1n2" -}} ' + LINE + "{{end}}", ["foo@dev1n1 idle"]),
+    "by path": (["--filter", "InstanceMonitorUpdated,node=dev1n1"],
+                '{{if hasPathLabel .data.labels "foo001" "foo002" -}} ' + LINE + "{{end}}", ["foo001@dev1n1 idle"]),
+    "by instance": (["--filter", "InstanceMonitorUpdated"],
+                    '{{if hasInstanceLabel .data.labels "foo001@dev1n1" "foo002@dev1n2" -}} ' + LINE + "{{end}}",
+                    ["foo001@dev1n1 idle", "foo002@dev1n2 starting"]),
+}
+
+
+@pytest.mark.parametrize("name", list(LABEL_TEMPLATES))
+def test_user_doc_formatting_and_label_templates(node, name):
+    """The doc's formatting and label-filtering templates print what upstream would (label
+    helpers taking the labels map that events really carry)."""
+    for path, nodename, state in (("foo001", "dev1n1", "idle"), ("foo002", "dev1n2", "starting"),
+                                  ("foo", "dev1n1", "idle"), ("foo", "dev1n3", "idle")):
+        _post(node, "InstanceMonitorUpdated", {"path": path, "node": nodename, "namespace": "root"},
+              {"path": path, "node": nodename, "instance_monitor": {"state": state}})
+    args, template, expected = LABEL_TEMPLATES[name]
+    r = _om(node, "node", "events", "--replay", "--duration", "1.5", *args, "--template", template)
+    assert r.returncode == 0, r.stderr
+    got = sorted(line.removeprefix(" ").removeprefix("instance ").replace(" monitor state is ", " ")
+                 for line in r.stdout.splitlines())
+    assert got == sorted(expected)
