@@ -20,6 +20,8 @@ setup(
         "aiohttp>=3.9",
         # /metrics exposition format.
         "prometheus_client>=0.19",
+        # Config file and frozen flag watching (inotify, with a polling fallback).
+        "watchdog>=4.0",
     ],
     extras_require={
         "test": [
@@ -29,6 +31,8 @@ setup(
             # Independent HTTP and SSE clients for the gateway tests.
             "httpx>=0.27",
             "httpx-sse>=0.4",
+            # Property-based API runs driven by docs/openapi.json (slow suite).
+            "schemathesis>=4.0",
         ],
     },
     entry_points={
@@ -38,5 +42,6 @@ setup(
             "ox=omd_cli.ox:main",
         ],
     },
+    cffi_modules=["native/build_matcher.py:ffibuilder"],
     zip_safe=False,
 )

@@ -69,3 +69,17 @@ class ValidationError(OmdError):
         self.kind = kind
         self.path = path
         super().__init__(f"invalid {kind} data: {detail}")
+
+
+class FilterError(OmdError):
+    """An event filter expression that does not parse; the message shows the filter with a caret
+    under the offending position. `expression` and `position` locate it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, expression: str = "", position: int = -1) -> None:
+        self.expression = expression
+        self.position = position
+        if expression and position >= 0:
+            message = f"{message}\n  {expression}\n  {' ' * position}^"
+        super().__init__(message)

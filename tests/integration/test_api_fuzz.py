@@ -63,7 +63,7 @@ def test_event_stream_parameters_never_500(api, filters, limit, duration, replay
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ODD,
+@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | ODD,
                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ODD, inner, max_size=3),
                          max_leaves=10),
        kind=st.sampled_from(["NodeStatsUpdated", "InstanceStatusUpdated", "WatchDog", "Nope", ""]))
