@@ -86,6 +86,63 @@ class LogSection(Section):
     format: str = "auto"
 
 
+class NmonSection(Section):
+    """[nmon]: the node monitor (NodeStatsUpdated, NodeStatusUpdated, ...)."""
+
+    # Seconds between NodeStatsUpdated events (and re-reads of the node frozen flag).
+    stats_interval: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.stats_interval <= 0:
+            raise ValueError("stats_interval must be > 0")
+
+
+class DiscoverSection(Section):
+    """[discover]: the watcher of object config files and frozen flags."""
+
+    # "auto" (inotify, polling when inotify is unavailable), "inotify" or "polling".
+    watcher: str = "auto"
+    # Seconds between scans of the polling watcher.
+    poll_interval: float = 1.0
+    # Seconds of quiet after a change before the files are read (rapid writes coalesce).
+    debounce: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.watcher not in ("auto", "inotify", "polling"):
+            raise ValueError(f"watcher {self.watcher!r} is not one of auto, inotify, polling")
+        if self.poll_interval <= 0 or self.debounce < 0:
+            raise ValueError("poll_interval must be > 0 and debounce >= 0")
+
+
+class SchedulerJob(Section):
+    """One scheduled job: `command` (argv, no shell) runs every `interval` seconds."""
+
+    name: str
+    command: list[str]
+    interval: float
+    # Seconds after which a run is killed and reported failed; 0: no limit.
+    timeout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.command or self.interval <= 0 or self.timeout < 0:
+            raise ValueError("a job needs a name, a non-empty command, interval > 0 and timeout >= 0")
+
+
+class SchedulerSection(Section):
+    """[scheduler]: jobs run as subprocesses on their schedule."""
+
+    # Runs allowed at the same time; a due job waits for a free slot.
+    max_running: int = 4
+    jobs: list[SchedulerJob] = []
+
+    def __post_init__(self) -> None:
+        if self.max_running < 1:
+            raise ValueError("max_running must be >= 1")
+        names = [job.name for job in self.jobs]
+        if len(names) != len(set(names)):
+            raise ValueError("job names must be unique")
+
+
 class Config(Section):
     """The whole configuration; `paths` and `source` are set by `load`, not by the file."""
 
@@ -94,6 +151,9 @@ class Config(Section):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
     log: LogSection = msgspec.field(default_factory=LogSection)
+    nmon: NmonSection = msgspec.field(default_factory=NmonSection)
+    discover: DiscoverSection = msgspec.field(default_factory=DiscoverSection)
+    scheduler: SchedulerSection = msgspec.field(default_factory=SchedulerSection)
 
     @property
     def nodename(self) -> str:

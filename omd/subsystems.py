@@ -13,10 +13,15 @@ SUBSYSTEMS: dict[str, str] = {
     "bus": "omd.bus",
     "journal": "omd.journal",
     "gateway": "omd.gateway",
+    "nmon": "omd.nmon",
+    "discover": "omd.discover",
+    "istat": "omd.istat",
+    "omon": "omd.omon",
+    "scheduler": "omd.scheduler",
 }
 
 # Started when `[daemon] subsystems` is left empty.
-DEFAULT: tuple[str, ...] = ("journal", "gateway")
+DEFAULT: tuple[str, ...] = ("journal", "gateway", "nmon", "discover", "istat", "omon", "scheduler")
 
 # name -> (event type, data field) published by the supervisor on each state change.
 STATE_KINDS: dict[str, tuple[type[events.Event], str]] = {

@@ -1,0 +1,203 @@
+"""The istat subsystem (instance status): the status of this node's object instances.
+
+It receives InstanceStatusPost events (published by the gateway's POST /api/instance/status,
+labels namespace, path, node, origin=api), validates them, sets `frozen_at` from the
+instance frozen flag (omd.frozen; the poster's value is ignored) and publishes
+InstanceStatusUpdated {path, node, instance_status} with labels node, namespace, path.
+
+- InstanceFrozenFileUpdated / InstanceFrozenFileRemoved: the flag file is read again and
+  the status re-published when its frozen_at changed.
+- InstanceConfigDeleted / ObjectDeleted of this node: InstanceStatusDeleted, state dropped.
+
+Posts for another node, with an invalid path or invalid status values are refused with a
+warning log record. The last status per path is kept in `var/lib/omd/istat/status.json`
+(written atomically on every change): a restarted istat (kill -9) starts from it, publishes
+the frozen_at changes and the deletions of objects whose config file went away meanwhile,
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from typing import Any
+
+import msgspec
+import structlog
+import zmq
+
+from . import frozen, logs
+from .config import Config
+from .errors import ValidationError
+from .events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
+from .objects import ObjectPath, ObjectPathError
+from .paths import Paths
+from .sockets import Publisher, Subscriber
+from .wire import Message, rfc3339_ns, topic_prefix
+
+log = structlog.get_logger()
+
+STATUS_VALUES = frozenset({"up", "down", "warn", "n/a", "undef", "stdby up", "stdby down"})
+PROVISIONED_VALUES = frozenset({"true", "false", "mixed", "n/a", "undef"})
+TOPICS = ("InstanceStatusPost", "InstanceFrozenFileUpdated", "InstanceFrozenFileRemoved",
+          "InstanceConfigDeleted", "ObjectDeleted")
+
+
+def check_status(status: InstanceStatus) -> None:
+    """Raise ValueError naming the field when a status value is not one upstream knows."""
+    for name in ("avail", "overall"):
+        if getattr(status, name) not in STATUS_VALUES:
+            raise ValueError(f"instance_status.{name}: {getattr(status, name)!r} is not one of {sorted(STATUS_VALUES)}")
+    if status.provisioned not in PROVISIONED_VALUES:
+        raise ValueError(f"instance_status.provisioned: {status.provisioned!r} is not one of "
+                         f"{sorted(PROVISIONED_VALUES)}")
+    for rid, res in (status.resources or {}).items():
+        if res.status not in STATUS_VALUES:
+            raise ValueError(f"instance_status.resources.{rid}.status: {res.status!r} is not one of "
+                             f"{sorted(STATUS_VALUES)}")
+
+
+class Istat:
+    """Instance statuses of this node, their persistence and publications."""
+
+    def __init__(self, paths: Paths, node: str, pub: Any) -> None:
+        self.paths = paths
+        self.node = node
+        self.pub = pub
+        self.file = paths.lib / "istat" / "status.json"
+        # path -> {"status": instance status JSON, "had_config": bool}
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            self.statuses = json.loads(self.file.read_text())
+        except FileNotFoundError:
+            pass
+        except ValueError as exc:
+            log.warning("istat_state_unreadable", file=str(self.file), error=str(exc))
+
+    def _save(self) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.statuses, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.file)
+
+    def _publish(self, path: ObjectPath, status: InstanceStatus) -> None:
+        self.pub.publish(InstanceStatusUpdated(path=str(path), node=self.node, instance_status=status),
+                         path.labels(self.node))
+
+    def _status(self, p: str) -> InstanceStatus:
+        return msgspec.convert(self.statuses[p]["status"], InstanceStatus)
+
+    def resume(self) -> None:
+        """After a restart: publish what changed while istat was not running."""
+        changed = False
+        for p in sorted(self.statuses):
+            path = ObjectPath.parse(p)
+            if self.statuses[p].get("had_config") and not path.config_file(self.paths).exists():
+                self._delete(path)
+                changed = True
+                continue
+            status = self._status(p)
+            at = frozen.instance_frozen_at(self.paths, path)
+            if at != status.frozen_at:
+                status.frozen_at = at
+                self.statuses[p]["status"] = msgspec.to_builtins(status)
+                self._publish(path, status)
+                changed = True
+        if changed:
+            self._save()
+
+    def on_post(self, msg: Message) -> None:
+        """Validate an InstanceStatusPost, then store and publish its status."""
+        try:
+            event = msg.event()
+            assert isinstance(event, InstanceStatusPost)
+            path = ObjectPath.parse(event.path)
+            node = event.node or msg.labels.get("node", "")
+            if node != self.node:
+                raise ValueError(f"node {node!r} is not this node ({self.node!r})")
+            check_status(event.instance_status)
+        except (ValidationError, ObjectPathError, ValueError) as exc:
+            log.warning("istat_post_refused", error=str(exc), labels=msg.labels)
+            return
+        status = event.instance_status
+        status.frozen_at = frozen.instance_frozen_at(self.paths, path)
+        if status.updated_at == ZERO_TIME:
+            status.updated_at = rfc3339_ns()
+        p = str(path)
+        self.statuses[p] = {"status": msgspec.to_builtins(status),
+                            "had_config": path.config_file(self.paths).exists()}
+        self._save()
+        self._publish(path, status)
+
+    def on_frozen_file(self, msg: Message) -> None:
+        """An instance frozen flag changed: re-publish the status with the new frozen_at."""
+        p = msg.data_obj().get("path") or msg.labels.get("path", "")
+        if p not in self.statuses or msg.labels.get("node", self.node) != self.node:
+            return
+        path = ObjectPath.parse(p)
+        status = self._status(p)
+        at = frozen.instance_frozen_at(self.paths, path)
+        if at == status.frozen_at:
+            return
+        status.frozen_at = at
+        self.statuses[p]["status"] = msgspec.to_builtins(status)
+        self._save()
+        self._publish(path, status)
+
+    def on_deleted(self, msg: Message) -> None:
+        """The object's local config went away: InstanceStatusDeleted."""
+        data = msg.data_obj()
+        p = data.get("path", "")
+        if p in self.statuses and data.get("node", self.node) == self.node and "from" not in msg.labels:
+            self._delete(ObjectPath.parse(p))
+            self._save()
+
+    def _delete(self, path: ObjectPath) -> None:
+        del self.statuses[str(path)]
+        self.pub.publish(InstanceStatusDeleted(path=str(path), node=self.node), path.labels(self.node))
+
+
+def run(config: Config, paths: Paths) -> int:
+    """Serve instance statuses until SIGTERM/SIGINT."""
+    signals: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _: signals.append(signum))
+    ctx = zmq.Context()
+    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=config.nodename, name="istat")
+    sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=[topic_prefix(k) for k in TOPICS])
+    istat = Istat(paths, config.nodename, pub)
+    try:
+        # Subscriptions confirmed before resuming: a flag change is either seen by resume()
+        # or received as an event, never neither.
+        if not pub.wait_subscription(sub.probe(), 10):
+            log.warning("istat_subscription_unconfirmed")
+        log.info("istat_started", statuses=len(istat.statuses))
+        logs.attach_publisher(pub)
+        istat.resume()
+        while not signals:
+            msg = sub.recv(timeout=0.1)
+            if msg is None:
+                continue
+            try:
+                if msg.kind == "InstanceStatusPost":
+                    istat.on_post(msg)
+                elif msg.kind.startswith("InstanceFrozenFile"):
+                    istat.on_frozen_file(msg)
+                else:
+                    istat.on_deleted(msg)
+            except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
+                # A malformed message must not take the subsystem down.
+                log.warning("istat_message_dropped", kind=msg.kind, error=str(exc))
+    finally:
+        logs.detach_publisher()
+        sub.close()
+        pub.close()
+        ctx.term()
+    return 0

@@ -1,0 +1,215 @@
+"""The scheduler subsystem: runs the jobs of `[scheduler] jobs` as subprocesses, on schedule.
+
+Each job runs its `command` (an argv list, no shell) every `interval` seconds, the first
+time one interval after the scheduler starts. At most `max_running` runs go at once; a job
+never overlaps itself (a run due while the previous one is still going is skipped, and
+logged); a run over its `timeout` is killed (its whole process group).
+
+Each run publishes, with labels node and origin=scheduler, as upstream's scheduler:
+
+- Exec {command, node, origin, title=<job name>, session_id, exec_id} when it starts;
+- ExecSuccess {..., duration} when it exits 0, ExecFailed {..., duration, error} otherwise,
+  `duration` in nanoseconds, `error` saying the exit code or signal (or the timeout, or why it
+  could not start) followed by the tail of its standard error.
+
+DaemonSchedulerUpdated {node, scheduler {id, state, configured_at, created_at, updated_at,
+count (jobs configured), max_running}} (Lh) is published when the scheduler's state changes:
+`running` at start, `stopped` when it stops. The supervisor does not publish this kind
+(it is not in omd.subsystems.STATE_KINDS): its process states lack count and max_running.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import IO, Any
+
+import structlog
+import zmq
+
+from . import logs
+from .config import Config, SchedulerJob
+from .events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
+from .paths import Paths
+from .sockets import Publisher
+from .wire import rfc3339_ns
+
+log = structlog.get_logger()
+
+STDERR_TAIL_LINES = 10
+STDERR_TAIL_CHARS = 1000
+
+
+@dataclass
+class Run:
+    """One run of a job in progress."""
+
+    proc: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    started_ns: int
+    deadline: float  # monotonic; 0: no timeout
+    exec_event: Exec
+    timed_out: bool = False
+
+
+def stderr_tail(data: bytes) -> str:
+    """The last lines of a run's standard error, bounded, for ExecFailed.error."""
+    lines = data.decode("utf-8", errors="replace").strip().splitlines()[-STDERR_TAIL_LINES:]
+    return "\n".join(lines)[-STDERR_TAIL_CHARS:]
+
+
+def failure_text(returncode: int, tail: str, timeout: float = 0.0) -> str:
+    """ExecFailed.error of a run that ended with `returncode`."""
+    if timeout:
+        text = f"timeout after {timeout:g}s (killed)"
+    elif returncode < 0:
+        try:
+            text = f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            text = f"killed by signal {-returncode}"
+    else:
+        text = f"exit code {returncode}"
+    return f"{text}: {tail}" if tail else text
+
+
+class Scheduler:
+    """Job timing and runs; `tick()` starts what is due and reaps what ended."""
+
+    def __init__(self, config: Config, paths: Paths, pub: Any) -> None:
+        self.node = config.nodename
+        self.paths = paths
+        self.pub = pub
+        self.jobs: list[SchedulerJob] = list(config.scheduler.jobs)
+        self.max_running = config.scheduler.max_running
+        now = time.monotonic()
+        self.next_run: dict[str, float] = {job.name: now + job.interval for job in self.jobs}
+        self.runs: dict[str, Run] = {}
+        self.created_at = rfc3339_ns()
+        self.labels = {"node": self.node, "origin": "scheduler"}
+
+    def publish_state(self, state: str) -> None:
+        """DaemonSchedulerUpdated with `state`."""
+        value = {"id": "scheduler", "state": state, "configured_at": self.created_at,
+                 "created_at": self.created_at, "updated_at": rfc3339_ns(), "count": len(self.jobs),
+                 "max_running": self.max_running}
+        self.pub.publish(DaemonSchedulerUpdated(node=self.node, scheduler=value), {"node": self.node},
+                         ready_timeout=2)
+
+    def next_timeout(self) -> float:
+        """Seconds until something may need doing."""
+        now = time.monotonic()
+        due = min((t - now for name, t in self.next_run.items() if name not in self.runs), default=1.0)
+        return max(0.0, min(0.02 if self.runs else 0.1, due))
+
+    def tick(self) -> None:
+        """Reap ended runs, kill overdue ones, start due jobs while slots are free."""
+        now = time.monotonic()
+        for name, run in list(self.runs.items()):
+            if run.proc.poll() is None and run.deadline and now >= run.deadline:
+                run.timed_out = True
+                _kill_group(run.proc)
+            if run.proc.poll() is not None:
+                del self.runs[name]
+                self._finish(name, run)
+        for job in self.jobs:
+            due = self.next_run[job.name]
+            if now < due:
+                continue
+            if job.name in self.runs:
+                log.warning("job_skipped", job=job.name, reason="previous run still running")
+                self.next_run[job.name] = _advance(due, job.interval, now)
+                continue
+            if len(self.runs) >= self.max_running:
+                continue  # starts when a slot frees
+            self.next_run[job.name] = _advance(due, job.interval, now)
+            self._start(job)
+
+    def _start(self, job: SchedulerJob) -> None:
+        event = Exec(command=shlex.join(job.command), node=self.node, origin="scheduler", title=job.name,
+                     session_id=str(uuid.uuid4()), exec_id=str(uuid.uuid4()))
+        self.pub.publish(event, self.labels)
+        started = time.monotonic_ns()
+        stderr = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(job.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=stderr, cwd=str(self.paths.root), start_new_session=True)
+        except OSError as exc:
+            stderr.close()
+            self._publish_end(event, time.monotonic_ns() - started, f"cannot run: {exc}")
+            return
+        deadline = time.monotonic() + job.timeout if job.timeout else 0.0
+        self.runs[job.name] = Run(proc, stderr, started, deadline, event)
+
+    def _finish(self, name: str, run: Run) -> None:
+        duration = time.monotonic_ns() - run.started_ns
+        run.stderr.seek(0)
+        tail = stderr_tail(run.stderr.read())
+        run.stderr.close()
+        rc = run.proc.returncode
+        if rc == 0 and not run.timed_out:
+            self._publish_end(run.exec_event, duration, None)
+            return
+        timeout = next(j.timeout for j in self.jobs if j.name == name) if run.timed_out else 0.0
+        error = failure_text(rc, tail, timeout)
+        log.warning("job_failed", job=name, error=error.splitlines()[0])
+        self._publish_end(run.exec_event, duration, error)
+
+    def _publish_end(self, event: Exec, duration: int, error: str | None) -> None:
+        fields = {f: getattr(event, f) for f in ("command", "node", "origin", "title", "session_id", "exec_id")}
+        if error is None:
+            self.pub.publish(ExecSuccess(duration=duration, **fields), self.labels)
+        else:
+            self.pub.publish(ExecFailed(duration=duration, error=error, **fields), self.labels)
+
+    def stop(self) -> None:
+        """Kill the runs in progress (reported failed) and publish the stopped state."""
+        for name, run in list(self.runs.items()):
+            _kill_group(run.proc)
+            run.proc.wait()
+            del self.runs[name]
+            duration = time.monotonic_ns() - run.started_ns
+            run.stderr.close()
+            self._publish_end(run.exec_event, duration, "interrupted: the scheduler stopped")
+        self.publish_state("stopped")
+
+
+def _advance(due: float, interval: float, now: float) -> float:
+    """The next due time after `due`, never in the past (missed runs are not run in a burst)."""
+    nxt = due + interval
+    return nxt if nxt > now else now + interval
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(config: Config, paths: Paths) -> int:
+    """Run the jobs until SIGTERM/SIGINT."""
+    signals: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _: signals.append(signum))
+    ctx = zmq.Context()
+    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=config.nodename, name="scheduler")
+    sched = Scheduler(config, paths, pub)
+    try:
+        log.info("scheduler_started", jobs=[job.name for job in sched.jobs], max_running=sched.max_running)
+        logs.attach_publisher(pub)
+        sched.publish_state("running")
+        while not signals:
+            time.sleep(sched.next_timeout())  # bounded (0.1 s): a signal does not cut a sleep short
+            sched.tick()
+        sched.stop()
+    finally:
+        logs.detach_publisher()
+        pub.close()
+        ctx.term()
+    return 0
