@@ -1,6 +1,7 @@
 """`om`: commands for this node, through the daemon's unix socket.
 
     om node events | om daemon events     (aliases eve, even, event)
+    om node freeze|unfreeze, om <path> freeze|unfreeze
     om daemon run|start|stop|restart|status
     om cluster status [-o json]
 """
@@ -61,10 +62,62 @@ root_option = click.option("--root", envvar="OMD_ROOT", metavar="DIR",
                            help="Root of the daemon's files (default: / as root, else ~/.local/state/omd). Also $OMD_ROOT.")
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class RootGroup(click.Group):
+    """`om`: besides its commands, `om <object path> freeze|unfreeze`."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None or name.startswith("-"):
+            return cmd
+        return _object_group(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_commands(ctx, formatter)
+        with formatter.section("Objects"):
+            formatter.write_dl([("<path> freeze|unfreeze",
+                                 "Freeze or unfreeze this node's instance of an object (svc1, ns1/svc/foo)")])
+
+
+@click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="omd", prog_name="om")
 def om() -> None:
     """Manage this node's omd daemon and watch its events."""
+
+
+def _post_action(root: str | None, url: str) -> Any:
+    from .client import ClientError
+
+    try:
+        return _local_endpoint(root).request("POST", url)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _object_group(text: str) -> click.Group | None:
+    from omd.objects import ObjectPath, ObjectPathError
+
+    try:
+        path = ObjectPath.parse(text)
+    except ObjectPathError:
+        return None
+    group = click.Group(text, help=f"The object {path} on this node.", context_settings=CONTEXT_SETTINGS)
+    base = f"/api/object/path/{path.namespace}/{path.kind}/{path.name}/action"
+
+    @group.command("freeze")
+    @root_option
+    def freeze(root: str | None) -> None:
+        """Freeze this node's instance (the orchestrator leaves it alone)."""
+        doc = _post_action(root, f"{base}/freeze")
+        click.echo(f"{path}@{doc['node']} frozen at {doc['frozen_at']}")
+
+    @group.command("unfreeze")
+    @root_option
+    def unfreeze(root: str | None) -> None:
+        """Unfreeze this node's instance."""
+        doc = _post_action(root, f"{base}/unfreeze")
+        click.echo(f"{path}@{doc['node']} {'unfrozen' if doc['unfrozen'] else 'was not frozen'}")
+
+    return group
 
 
 def _events_command(group: click.Group) -> None:
@@ -89,6 +142,22 @@ def daemon() -> None:
 
 _events_command(node)
 _events_command(daemon)
+
+
+@node.command("freeze")
+@root_option
+def node_freeze(root: str | None) -> None:
+    """Freeze this node: its frozen flag is set (NodeFrozen, NodeStatusUpdated frozen_at)."""
+    doc = _post_action(root, "/api/node/name/localhost/action/freeze")
+    click.echo(f"node {doc['node']} frozen at {doc['frozen_at']}")
+
+
+@node.command("unfreeze")
+@root_option
+def node_unfreeze(root: str | None) -> None:
+    """Unfreeze this node."""
+    doc = _post_action(root, "/api/node/name/localhost/action/unfreeze")
+    click.echo(f"node {doc['node']} {'unfrozen' if doc['unfrozen'] else 'was not frozen'}")
 
 
 @daemon.command("run")

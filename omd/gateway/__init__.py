@@ -51,7 +51,7 @@ async def serve(config: Config, paths: Paths) -> int:
     await asyncio.to_thread(publisher.wait_ready, 10)
     feed = Feed(actx, paths)
     feed.start()
-    gateway = Gateway(config, feed, publisher)
+    gateway = Gateway(config, feed, publisher, paths)
     from ..logs import attach_publisher
 
     attach_publisher(publisher)

@@ -4,6 +4,8 @@
     GET  /api/cluster/status                      the cluster dataset
     POST /api/node/event                          publish an event (admin)
     POST /api/instance/status                     post an instance status (operator)
+    POST /api/node/name/{nodename}/action/{freeze|unfreeze}                      (admin)
+    POST /api/object/path/{namespace}/{kind}/{name}/action/{freeze|unfreeze}     (operator)
     GET  /metrics                                 Prometheus metrics
     GET  /api/openapi.json                        this API's OpenAPI document
 
@@ -57,8 +59,9 @@ def bad_request(detail: str, **extra: Any) -> Problem:
 class Gateway:
     """The shared state of the API handlers."""
 
-    def __init__(self, config: Config, feed: Feed, publisher: Publisher) -> None:
+    def __init__(self, config: Config, feed: Feed, publisher: Publisher, paths: Any = None) -> None:
         self.config = config
+        self.paths = paths
         self.nodename = config.nodename
         self.feed = feed
         self.publisher = publisher
@@ -238,6 +241,46 @@ class Gateway:
             raise Problem(503, "Service Unavailable", "the event bus is not ready")
         return web.json_response({"path": path, "node": self.nodename, "published": True})
 
+    async def post_node_action(self, request: web.Request) -> web.Response:
+        """POST /api/node/name/{nodename}/action/{freeze|unfreeze}: the node frozen flag (admin).
+
+        The flag file is the state; the discover subsystem publishes NodeFrozenFile* and the
+        node monitor NodeFrozen and NodeStatusUpdated when it changes.
+        """
+        from .. import frozen
+
+        _require(request[PRINCIPAL], "admin")
+        nodename = request.match_info["nodename"]
+        if nodename not in ("localhost", "_", self.nodename):
+            raise bad_request(f"Invalid nodename {nodename!r}: this node is {self.nodename!r}")
+        action = request.match_info["action"]
+        if action == "freeze":
+            at = frozen.freeze_node(self.paths)
+            return web.json_response({"node": self.nodename, "frozen_at": at})
+        changed = frozen.unfreeze_node(self.paths)
+        return web.json_response({"node": self.nodename, "unfrozen": changed})
+
+    async def post_object_action(self, request: web.Request) -> web.Response:
+        """POST /api/object/path/{namespace}/{kind}/{name}/action/{freeze|unfreeze}: this node's
+        instance frozen flag (operator on the namespace)."""
+        from .. import frozen
+        from ..objects import ObjectPath, ObjectPathError
+
+        principal: Principal = request[PRINCIPAL]
+        _require(principal, "operator")
+        m = request.match_info
+        try:
+            path = ObjectPath.parse(f"{m['namespace']}/{m['kind']}/{m['name']}")
+        except ObjectPathError as exc:
+            raise bad_request(str(exc), field="path") from None
+        if not principal.can_see(path.namespace):
+            raise Problem(403, "Forbidden", f"no role on namespace {path.namespace!r}")
+        if m["action"] == "freeze":
+            at = frozen.freeze_instance(self.paths, path)
+            return web.json_response({"path": str(path), "node": self.nodename, "frozen_at": at})
+        changed = frozen.unfreeze_instance(self.paths, path)
+        return web.json_response({"path": str(path), "node": self.nodename, "unfrozen": changed})
+
     async def get_metrics(self, request: web.Request) -> web.Response:
         """GET /metrics: Prometheus text format."""
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
@@ -254,6 +297,9 @@ class Gateway:
         app.router.add_get("/api/cluster/status", self.get_cluster_status)
         app.router.add_post("/api/node/event", self.post_event)
         app.router.add_post("/api/instance/status", self.post_instance_status)
+        app.router.add_post("/api/node/name/{nodename}/action/{action:freeze|unfreeze}", self.post_node_action)
+        app.router.add_post("/api/object/path/{namespace}/{kind}/{name}/action/{action:freeze|unfreeze}",
+                             self.post_object_action)
         app.router.add_get("/metrics", self.get_metrics)
         app.router.add_get("/api/openapi.json", self.get_openapi)
         return app

@@ -426,3 +426,28 @@ def test_user_doc_formatting_and_label_templates(node, name):
     got = sorted(line.removeprefix(" ").removeprefix("instance ").replace(" monitor state is ", " ")
                  for line in r.stdout.splitlines())
     assert got == sorted(expected)
+
+
+def test_freeze_commands_drive_the_wait_templates(node):
+    """om node freeze/unfreeze and om <path> freeze flip the statuses the doc's waits read."""
+    frozen = '{{if setSuccess (ne .data.node_status.frozen_at "0001-01-01T00:00:00Z")}}{{end}}'
+    r = _om(node, "node", "freeze")
+    assert r.returncode == 0 and "frozen at" in r.stdout, r.stderr
+    r = _om(node, "node", "events", "--wait", "--duration", "10s", "--filter", "NodeStatusUpdated", "--template", frozen)
+    assert r.returncode == 0, r.stderr
+    r = _om(node, "node", "events", "--wait", "--duration", "10s", "--filter", "ClusterStatusUpdated",
+            "--template", "{{if setSuccess .data.cluster_status.is_frozen}}{{end}}")
+    assert r.returncode == 0, r.stderr
+    r = _om(node, "node", "unfreeze")
+    assert r.returncode == 0 and "unfrozen" in r.stdout
+    r = _om(node, "node", "events", "--wait", "--duration", "10s", "--filter", "ClusterStatusUpdated",
+            "--template", "{{if setSuccess (not .data.cluster_status.is_frozen)}}{{end}}")
+    assert r.returncode == 0, r.stderr
+    assert _om(node, "node", "unfreeze").stdout.endswith("was not frozen\n")
+    r = _om(node, "ns1/svc/web", "freeze")
+    assert r.returncode == 0 and r.stdout.startswith("ns1/svc/web@"), r.stderr
+    assert (node.paths.lib / "namespaces" / "ns1" / "svc" / "web" / "frozen").exists()
+    r = _om(node, "ns1/svc/web", "unfreeze")
+    assert r.returncode == 0 and "unfrozen" in r.stdout
+    r = _om(node, "Not/A/Path/x", "freeze")
+    assert r.returncode == 2 and "No such command" in r.stderr
