@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -63,23 +62,13 @@ def start(paths: Any, timeout: float) -> None:
 
 
 def stop(paths: Any, timeout: float) -> None:
-    """Stop the daemon of `paths` and wait until it has exited."""
-    from omd.supervisor import running_pid
+    """Stop the daemon of `paths` (through systemd when it manages it) and wait until it has exited."""
+    from omd.main import stop_daemon
 
-    pid = running_pid(paths)
-    if pid is None:
-        click.echo(f"omd is not running on root {paths.root}")
-        return
-    if _systemd_manages(paths):
+    def systemctl_stop(pid: int) -> None:
         subprocess.run(["systemctl", "stop", "omd.service"], check=True)
-    elif pid > 0:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while running_pid(paths) is not None:
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"omd (pid {pid}) did not stop within {timeout:g}s")
-        time.sleep(0.05)
-    click.echo(f"omd stopped (pid {pid})")
+
+    stop_daemon(paths, timeout, systemctl_stop if _systemd_manages(paths) else None)
 
 
 def print_cluster(data: dict[str, Any], output: str) -> None:

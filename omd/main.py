@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from typing import Callable
 
 import click
 
@@ -77,19 +78,20 @@ def run(ctx: click.Context) -> None:
     ctx.exit(code)
 
 
-@cli.command()
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the daemon to exit.")
-@click.pass_context
-def stop(ctx: click.Context, timeout: float) -> None:
-    """Stop the running daemon (SIGTERM, then wait for it to exit)."""
+def stop_daemon(paths: Paths, timeout: float, send: Callable[[int], None] | None = None) -> None:
+    """Stop the daemon of `paths` and wait until it has exited, saying so.
+
+    `send(pid)` asks it to stop (default: SIGTERM); `om daemon stop` passes systemctl.
+    """
     from .supervisor import running_pid
 
-    paths = _paths(ctx)
     pid = running_pid(paths)
     if pid is None:
         click.echo(f"omd is not running on root {paths.root}")
         return
-    if pid > 0:
+    if send is not None:
+        send(pid)
+    elif pid > 0:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while running_pid(paths) is not None:
@@ -97,6 +99,14 @@ def stop(ctx: click.Context, timeout: float) -> None:
             raise click.ClickException(f"omd (pid {pid}) did not stop within {timeout:g}s")
         time.sleep(0.05)
     click.echo(f"omd stopped (pid {pid})")
+
+
+@cli.command()
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the daemon to exit.")
+@click.pass_context
+def stop(ctx: click.Context, timeout: float) -> None:
+    """Stop the running daemon (SIGTERM, then wait for it to exit)."""
+    stop_daemon(_paths(ctx), timeout)
 
 
 @cli.command()
