@@ -355,27 +355,41 @@ def _error_text(data: bytes) -> str:
 
 
 def field_warnings(spec: Any, template: Any) -> list[str]:
-    """Warnings for `.data` fields the filtered kinds do not have (with the closest names)."""
+    """Warnings for `.data` fields that the filtered kinds do not have (with the closest names).
+
+    Checked: the first field of each data assertion against its filter's kinds, and the first
+    `.data` field the template reads against every filtered kind.
+    """
+    warnings = []
+    for f in getattr(spec, "filters", ()):
+        for assertion in f.data:
+            head = assertion.path[0] if assertion.path else None
+            name = getattr(head, "name", head)
+            if f.kinds and isinstance(name, str):
+                warning = _missing_field(name, f.kinds, f"the filter {f.text!r} tests .{name}")
+                if warning:
+                    warnings.append(warning)
+    kinds = sorted(spec.kinds) if getattr(spec, "kinds", None) else []
+    if kinds and template is not None:
+        for path in template.field_paths():
+            warning = _missing_field(path[1], kinds, f"the template reads .{'.'.join(path)}")
+            if warning:
+                warnings.append(warning)
+    return warnings
+
+
+def _missing_field(name: str, kinds: Iterable[str], what: str) -> str | None:
     import difflib
 
     from omd.events import KINDS
 
-    kinds = sorted(spec.kinds) if getattr(spec, "kinds", None) else []
-    if not kinds or template is None:
-        return []
-    warnings = []
-    for path in template.field_paths():
-        name = path[1]
-        if name == "labels":
-            continue
-        missing = [k for k in kinds if name not in KINDS[k].type.__struct_encode_fields__]
-        if len(missing) == len(kinds):
-            fields = sorted({f for k in kinds for f in KINDS[k].type.__struct_encode_fields__})
-            close = difflib.get_close_matches(name, fields, n=3, cutoff=0.5)
-            hint = f" (did you mean {', '.join(close)}?)" if close else f" (fields: {', '.join(fields)})"
-            warnings.append(f"the template reads .{'.'.join(path)} but {', '.join(kinds)} "
-                            f"{'has' if len(kinds) == 1 else 'have'} no field {name!r}{hint}")
-    return warnings
+    kinds = sorted(kinds)
+    if name == "labels" or any(name in KINDS[k].type.__struct_encode_fields__ for k in kinds):
+        return None
+    fields = sorted({f for k in kinds for f in KINDS[k].type.__struct_encode_fields__})
+    close = difflib.get_close_matches(name, fields, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(close)}?)" if close else f" (fields: {', '.join(fields)})"
+    return f"{what} but {', '.join(kinds)} {'has' if len(kinds) == 1 else 'have'} no field {name!r}{hint}"
 
 
 def events_options(func: Callable[..., Any]) -> Callable[..., Any]:

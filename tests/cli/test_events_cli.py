@@ -194,6 +194,10 @@ def test_template_field_warning(node):
             "--template", '{{if setSuccess (eq .data.instance_status.avail "up")}}{{end}}')
     assert "warning: the template reads .data.instance_status.avail" in r.stderr
     assert "object_status" in r.stderr
+    r = _om(node, "node", "events", "--duration", "0.3", "--filter", 'ObjectStatusUpdated,.instance_status.avail="up"')
+    assert "warning: the filter" in r.stderr and "did you mean object_status?" in r.stderr
+    r = _om(node, "node", "events", "--duration", "0.3", "--filter", 'ObjectStatusUpdated,.object_status.avail="up"')
+    assert "warning" not in r.stderr
 
 
 def test_template_output_and_exec_errors(node):
