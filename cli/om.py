@@ -75,7 +75,8 @@ class RootGroup(click.Group):
         super().format_commands(ctx, formatter)
         with formatter.section("Objects"):
             formatter.write_dl([("<path> freeze|unfreeze",
-                                 "Freeze or unfreeze this node's instance of an object (svc1, ns1/svc/foo)")])
+                                 "Freeze or unfreeze this node's instance of an object (svc1, ns1/svc/foo)"),
+                                ("<path> post-status", "Post this node's instance status of an object")])
 
 
 @click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
@@ -116,6 +117,40 @@ def _object_group(text: str) -> click.Group | None:
         """Unfreeze this node's instance."""
         doc = _post_action(root, f"{base}/unfreeze")
         click.echo(f"{path}@{doc['node']} {'unfrozen' if doc['unfrozen'] else 'was not frozen'}")
+
+    @group.command("post-status")
+    @root_option
+    @click.option("--file", "file_", metavar="FILE", help="Instance status JSON document (- for stdin).")
+    @click.option("--avail", help="Shortcut: avail (up, down, warn, n/a, ...).")
+    @click.option("--overall", help="Shortcut: overall status.")
+    @click.option("--provisioned", help="Shortcut: provisioned (true, false, mixed, n/a).")
+    def post_status(root: str | None, file_: str | None, avail: str | None, overall: str | None,
+                    provisioned: str | None) -> None:
+        """Post this node's instance status (InstanceStatusPost, then InstanceStatusUpdated)."""
+        import json
+
+        from .client import ClientError
+
+        status: dict[str, Any] = {}
+        if file_:
+            try:
+                text = sys.stdin.read() if file_ == "-" else open(file_).read()
+                status = json.loads(text)
+            except (OSError, ValueError) as exc:
+                raise click.BadParameter(str(exc), param_hint="--file") from None
+            if not isinstance(status, dict):
+                raise click.BadParameter("the document must be a JSON object", param_hint="--file")
+        for key, value in (("avail", avail), ("overall", overall), ("provisioned", provisioned)):
+            if value is not None:
+                status[key] = value
+        if not status:
+            raise click.UsageError("give --file or at least one of --avail, --overall, --provisioned")
+        try:
+            doc = _local_endpoint(root).request("POST", "/api/instance/status",
+                                                {"path": str(path), "instance_status": status})
+        except ClientError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{doc['path']}@{doc['node']} status posted")
 
     return group
 

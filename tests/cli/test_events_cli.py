@@ -455,3 +455,29 @@ def test_freeze_commands_drive_the_wait_templates(node):
     assert r.returncode == 0 and "unfrozen" in r.stdout
     r = _om(node, "Not/A/Path/x", "freeze")
     assert r.returncode == 2 and "No such command" in r.stderr
+
+
+def test_post_status_command_drives_instance_and_object_waits(node):
+    """om <path> post-status posts an instance status; the doc's instance and object waits succeed."""
+    cfg = node.paths.etc / "foo.conf"
+    cfg.write_text("[DEFAULT]\nnodes = *\ntopology = failover\n\n[fs#1]\ntype = flag\n")
+    doc = json.dumps({"avail": "up", "overall": "up", "provisioned": "true",
+                      "resources": {"fs#1": {"status": "up", "label": "fs", "type": "fs.flag"}}})
+    r = _om(node, "foo", "post-status", "--file", "-", input=doc)
+    assert r.returncode == 0 and r.stdout.startswith("foo@"), r.stderr
+    nodename = node.status()["node"]
+    inst = ('{{if setSuccess (and (eq .data.instance_status.avail "up") '
+            '(eq .data.instance_status.provisioned "true"))}}{{end}}')
+    r = _om(node, "node", "events", "--wait", "--duration", "15s", "--filter",
+            f"InstanceStatusUpdated,path=foo,node={nodename}", "--template", inst)
+    assert r.returncode == 0, r.stderr
+    obj = ('{{if setSuccess (and (eq .data.object_status.avail "up") '
+           '(eq .data.object_status.provisioned "true"))}}{{end}}')
+    r = _om(node, "node", "events", "--wait", "--duration", "15s", "--filter", "ObjectStatusUpdated,path=foo",
+            "--template", obj)
+    assert r.returncode == 0, r.stderr
+    r = _om(node, "node", "events", "--replay", "--limit", "1", "-o", "json", "--filter",
+            'InstanceStatusUpdated,path=foo,.instance_status.resources."fs#1".status="up"')
+    assert r.returncode == 0 and json.loads(r.stdout)["data"]["path"] == "foo"
+    r = _om(node, "foo", "post-status")
+    assert r.returncode == 2 and "--avail" in r.stderr
