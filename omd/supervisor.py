@@ -184,7 +184,7 @@ class Supervisor:
         bus = self.children["bus"]
         self._spawn(bus)
         self.pub = Publisher(self.ctx, self.paths.endpoint(self.paths.bus_in), self.nodename, "daemon")
-        self.sub = Subscriber(self.ctx, self.paths.endpoint(self.paths.bus_out), topics=[topic_prefix("WatchDog")])
+        self.sub = Subscriber(self.ctx, self.paths.endpoint(self.paths.bus_out), topics=[topic_prefix("WatchDog"), topic_prefix("DaemonCtl")])
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.pub.wait_ready(0.2):
@@ -205,7 +205,7 @@ class Supervisor:
             timeout = self._next_timeout()
             for sock, _ in poller.poll(int(timeout * 1000)):
                 if sock is self.sub.sock:
-                    self._read_watchdog()
+                    self._read_bus()
                 else:
                     try:
                         while self._wake_r.recv(512):
@@ -319,12 +319,33 @@ class Supervisor:
             child.state, child.next_start = "restarting", 0.0
         self._start_due()
 
-    def _read_watchdog(self) -> None:
+    def _read_bus(self) -> None:
+        """Our WatchDog coming back (bus health), and DaemonCtl control requests."""
         assert self.sub is not None
         while self.sub.sock.poll(0, zmq.POLLIN):
             msg = self.sub.check(self.sub.sock.recv_multipart())
-            if msg is not None and msg.kind == "WatchDog" and msg.meta.pub == self.pub.pub_id:
+            if msg is None:
+                continue
+            if msg.kind == "WatchDog" and msg.meta.pub == self.pub.pub_id:
                 self._last_watchdog_seen = time.monotonic()
+            elif msg.kind == "DaemonCtl":
+                self._control(msg.data_obj())
+
+    def _control(self, data: dict[str, Any]) -> None:
+        """DaemonCtl {component, action}: `restart` one subsystem (the bus included)."""
+        component, action = data.get("component"), data.get("action")
+        child = self.children.get(component) if isinstance(component, str) else None
+        if action != "restart" or child is None:
+            log.warning("daemon_ctl_ignored", component=component, action=action,
+                        known=list(self.children), actions=["restart"])
+            return
+        log.info("daemon_ctl_restart", component=component)
+        self._stop_child(child)
+        child.state, child.next_start = "restarting", 0.0
+        child.backoff = 0.0
+        if child.name == "bus":
+            logs.detach_publisher()
+        self._start_due()
 
     def _watchdog(self) -> None:
         now = time.monotonic()

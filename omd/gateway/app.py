@@ -5,6 +5,7 @@
     POST /api/node/event                          publish an event (admin)
     POST /api/instance/status                     post an instance status (operator)
     POST /api/node/name/{nodename}/action/{freeze|unfreeze}                      (admin)
+    POST /api/daemon/subsystem/{name}/action/restart                             (root)
     POST /api/object/path/{namespace}/{kind}/{name}/action/{freeze|unfreeze}     (operator)
     GET  /metrics                                 Prometheus metrics
     GET  /api/openapi.json                        this API's OpenAPI document
@@ -281,6 +282,21 @@ class Gateway:
         changed = frozen.unfreeze_instance(self.paths, path)
         return web.json_response({"path": str(path), "node": self.nodename, "unfrozen": changed})
 
+    async def post_subsystem_action(self, request: web.Request) -> web.Response:
+        """POST /api/daemon/subsystem/{name}/action/restart: ask the supervisor to restart one
+        subsystem (root). Published as DaemonCtl {component, action} (labels id, origin=api,
+        node); the supervisor acts on it and publishes the subsystem's new state."""
+        from ..subsystems import SUBSYSTEMS
+
+        _require(request[PRINCIPAL], "root")
+        name = request.match_info["name"]
+        if name not in SUBSYSTEMS:
+            raise Problem(404, "Not Found", f"no subsystem {name!r} (known: {', '.join(sorted(SUBSYSTEMS))})")
+        labels = {"id": name, "origin": "api", "node": self.nodename}
+        if not self.publish(ev.DaemonCtl(component=name, action="restart"), labels):
+            raise Problem(503, "Service Unavailable", "the event bus is not ready")
+        return web.json_response({"component": name, "action": "restart", "published": True})
+
     async def get_metrics(self, request: web.Request) -> web.Response:
         """GET /metrics: Prometheus text format."""
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
@@ -300,6 +316,7 @@ class Gateway:
         app.router.add_post("/api/node/name/{nodename}/action/{action:freeze|unfreeze}", self.post_node_action)
         app.router.add_post("/api/object/path/{namespace}/{kind}/{name}/action/{action:freeze|unfreeze}",
                              self.post_object_action)
+        app.router.add_post("/api/daemon/subsystem/{name}/action/restart", self.post_subsystem_action)
         app.router.add_get("/metrics", self.get_metrics)
         app.router.add_get("/api/openapi.json", self.get_openapi)
         return app

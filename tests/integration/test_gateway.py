@@ -488,3 +488,19 @@ def test_client_going_away_frees_its_stream(gw):
         wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
         s.close()
         wait_for(lambda: "omd_gateway_streams 0.0" in c.get("/metrics").text, what="stream freed")
+
+
+def test_daemon_ctl_restarts_one_subsystem(gw, zctx):
+    """POST .../subsystem/nmon/action/restart publishes DaemonCtl; the supervisor restarts nmon."""
+    sub = ready_subscriber(zctx, gw, [topic_prefix("DaemonCtl")])
+    old = gw.subsystem_pid("nmon")
+    with _client(gw) as c:
+        r = c.post("/api/daemon/subsystem/nmon/action/restart")
+        assert r.status_code == 200, r.text
+        assert c.post("/api/daemon/subsystem/nope/action/restart").status_code == 404
+    msg = sub.recv(timeout=5)
+    assert msg is not None and msg.data_obj()["component"] == "nmon" and msg.labels["origin"] == "api"
+    wait_for(lambda: gw.status()["subsystems"]["nmon"]["pid"] not in (0, old)
+             and gw.status()["subsystems"]["nmon"]["state"] == "running", what="nmon restarted")
+    assert gw.status()["subsystems"]["gateway"]["restarts"] == 0
+    sub.close()
