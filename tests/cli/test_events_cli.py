@@ -481,3 +481,18 @@ def test_post_status_command_drives_instance_and_object_waits(node):
     assert r.returncode == 0 and json.loads(r.stdout)["data"]["path"] == "foo"
     r = _om(node, "foo", "post-status")
     assert r.returncode == 2 and "--avail" in r.stderr
+
+
+def test_three_objects_up_driven_by_the_cli(node):
+    """Config files plus `om <path> post-status` make omon publish object statuses; the doc's
+    '3 objects up' and '3 foo objects up' waits succeed on them."""
+    for name in ("foo1", "foo2", "foo3", "bar"):
+        (node.paths.etc / f"{name}.conf").write_text("[DEFAULT]\nnodes = *\ntopology = failover\n")
+    for name in ("foo1", "foo2", "foo3", "bar"):
+        r = _om(node, name, "post-status", "--avail", "up", "--overall", "up", "--provisioned", "true")
+        assert r.returncode == 0, r.stderr
+    for name in ("3 objects up", "3 foo objects up"):
+        args, template = WAITS[name]
+        r = _om(node, "node", "events", "--wait", "--duration", "20s", *args, "--template", template)
+        assert r.returncode == 0, (name, r.stderr)
+        assert " passed [" in r.stderr
