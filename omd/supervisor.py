@@ -39,7 +39,7 @@ from .events import DaemonStatusUpdated, WatchDog
 from .paths import Paths
 from .sdnotify import Notifier
 from .sockets import Publisher, Subscriber
-from .subsystems import DEFAULT, STATE_KINDS, SUBSYSTEMS
+from .subsystems import DEFAULT, STATE_KINDS
 from .wire import rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()

@@ -15,8 +15,8 @@ import time
 import pytest
 import zmq
 
-from omd.events import InstanceStatusUpdated, NodeStatsUpdated
-from omd.sockets import Publisher, Subscriber
+from omd.events import InstanceStatusUpdated
+from omd.sockets import Publisher
 from omd.wire import decode_topic, topic_prefix
 from tests.helpers import REPO, pids_under_root, ready_subscriber, wait_for
 
