@@ -63,6 +63,7 @@ class Stream:
         self.lost_reason: str | None = None
         self.written = 0
         self.handle = -1  # set by Feed.add
+        self._marks_at = {queue_size * 50 // 100, queue_size * 90 // 100}
         self._mark = 0  # last queue threshold crossed, in percent
 
     # ------------------------------------------------------------------ selection
@@ -87,13 +88,16 @@ class Stream:
         """Queue one live event the bank matched; never blocks (called by the feed)."""
         if self.overflowed or self.lost_reason or not self.visible(ev.namespace, ev.path):
             return
-        if len(self.queue) >= self.queue_size:
+        depth = len(self.queue)
+        if depth >= self.queue_size:
             self.overflowed = True
             self.queue.clear()
             self.metrics.drops["overflow"] += 1
             self.feed.remove(self)
             return
         self.queue.append(ev)
+        if depth + 1 in self._marks_at:  # crossing 50% or 90% upward, however big the batch
+            self._thresholds()
 
     def pushed(self) -> None:
         """After a batch: publish queue thresholds and wake the writer."""

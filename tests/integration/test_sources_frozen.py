@@ -12,7 +12,11 @@ from tests.integration.test_sources_objects import BASE, bus, expect, post  # no
 def test_node_freeze_flips_node_status_and_cluster_status(daemon_factory, bus):
     """Freezing the node sets NodeStatusUpdated frozen_at and ClusterStatusUpdated is_frozen; thawing resets both."""
     d = daemon_factory(BASE)
-    sub = bus.sub(d, [b"NodeStatusUpdated\0", b"ClusterStatusUpdated\0", b"NodeFrozen\0", b"NodeFrozenFile"])
+    sub = bus.sub(d, [b"NodeStatusUpdated\0", b"ClusterStatusUpdated\0", b"NodeFrozen\0", b"NodeFrozenFile",
+                      b"NodeStatsUpdated\0"])
+    # The daemon says "started" once its subsystems are spawned, not initialized: wait for
+    # nmon's stats loop so that it has read the (absent) flag before we freeze.
+    expect(sub, "NodeStatsUpdated")
     at = frozen.freeze_node(d.paths)
     data, labels = expect(sub, "NodeFrozenFileUpdated")
     assert data["at"] == at and labels == {"node": "n1"}
