@@ -182,10 +182,10 @@ def test_replay_sends_state_then_live_without_loss_or_duplicate(gw, pub, zctx):
     for i in range(3):
         pub.publish(_istat(f"svc{i}", seq=i))
     pub.publish(_istat("svc0", "down", seq=9))  # supersedes svc0's first status
-    c = _client(gw)
-    wait_for(lambda: len(c.get("/api/cluster/status").json()["cluster"]["node"].get("n1", {}).get("instance", {})) == 3,
-             what="state in journal")
-    c.close()
+    with _client(gw) as c:
+        wait_for(lambda: {"svc0", "svc1", "svc2"} <= set(
+            c.get("/api/cluster/status").json()["cluster"]["node"].get("n1", {}).get("instance", {})),
+            timeout=20, what="state in journal")
     # Concurrent publisher: statuses keep coming while the stream starts.
     s = _stream(gw, "replay=true&filter=InstanceStatusUpdated&filter=" + quote("NodeStatsUpdated,node=sync"))
     for i in range(10, 40):
@@ -245,9 +245,8 @@ def test_resume_outside_ring_gets_gap_then_replay(gw, pub):
     s.close()
     for i in range(80):  # ring_size is 50
         pub.publish(NodeStatsUpdated(node=f"f{i}", labels={"node": f"f{i}"}))
-    c = _client(gw)
-    wait_for(lambda: "omd_gateway_events_in_total" in c.get("/metrics").text, what="metrics")
-    c.close()
+    with _client(gw) as c:
+        wait_for(lambda: "omd_gateway_events_in_total" in c.get("/metrics").text, what="metrics")
     r = _stream(gw, "filter=InstanceStatusUpdated", headers={"Last-Event-ID": str(old.id)})
     got = r.events(2, timeout=5)
     assert got[0].kind == "SubscriptionError" and got[0].id is None
