@@ -44,6 +44,7 @@ from pathlib import Path
 import structlog
 import zmq
 
+from . import sse
 from .config import Config
 from .paths import Paths
 from .sockets import Subscriber
@@ -58,7 +59,7 @@ RECORD_HEADER = struct.Struct("<QIII")
 
 def pack_record(eid: int, kind: str, topic: bytes, at: str, data: bytes) -> bytes:
     """One packed record (see the module docstring)."""
-    head = b"event: %s\nid: %d\ntime: %s\ndata: " % (kind.encode(), eid, at.encode())
+    head = sse.head(kind, eid, at)
     frame = head + data + b"\n\n"
     return RECORD_HEADER.pack(eid, len(topic), len(frame), len(head)) + topic + frame
 

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ..events import KINDS, REPLAY_ON_REQUEST, SubscriptionError, SubscriptionQueueThreshold
 from ..wire import encode_topic, rfc3339_ns
-from . import sse
+from .. import sse
 from .auth import Principal
 from .feed import Feed, FeedEvent, events_from, label
 
