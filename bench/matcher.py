@@ -10,8 +10,8 @@ and a mix of kinds from four nodes for d. Cases:
   d  1,000 filter sets (one per client) over 10,000 events of mixed kinds
 
 Cases a-c match batches of --batch events (default 1,000: about 1.2 MB of data frames, what a
-gateway batch of fresh events looks like; with 10,000 the 12 MB no longer fit in the caches and
-copying the frames into one buffer dominates), case d matches --events events (10,000) against
+gateway batch of fresh events looks like; with 10,000 the 12 MB no longer fit in the caches),
+case d matches --events events (10,000) against
 1,000 filter sets. For each case: events/s of the batch API (`MatcherBank.match_pairs`, one
 bank) and of one `Matcher.match` call per event, for C and for Python, and the C/Python ratio. Targets: C >= 30x
 Python on c; a and b >= 5 M events/s (C, batch, one core); d far below 1,000x the per-event

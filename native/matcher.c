@@ -12,6 +12,8 @@
 #define MAX_DEPTH 10000      /* nesting a skipped JSON value may have (both twins) */
 #define NUMBER_BUF 128       /* number tokens up to this length parse without malloc */
 #define NO_FILTER 0xFFFFFFFFu
+#define ONES 0x0101010101010101ull  /* SWAR: one in every byte */
+#define HIGHS 0x8080808080808080ull /* SWAR: bit 7 of every byte */
 
 enum { L_EQ = 0, L_NE = 1, L_GLOB = 2, L_NGLOB = 3 };
 enum { D_EQ = 0, D_NE = 1, D_LT = 2, D_LE = 3, D_GT = 4, D_GE = 5 };
@@ -40,9 +42,9 @@ struct omf_set {
     void *arena;            /* filters, kinds, labels, data and segments, one block */
     uint32_t nfilters;
     filter_t *filters;
-    int needs_data;
     uint32_t handle;
     uint64_t stamp;         /* last bank event that matched this set: emit each set once */
+    uint32_t idx_refs[2];   /* entries this set has in the bank's label index, per label */
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -158,7 +160,6 @@ static int load(reader *r, counts *c, omf_set *s) {
             F->labels = labels;
             F->ndata = nd;
             F->data = data;
-            if (nd) s->needs_data = 1;
         }
     }
     if (!r->ok || r->p != r->end) return 0;
@@ -192,8 +193,6 @@ void omf_set_free(omf_set *s) {
     free(s->arena);
     free(s);
 }
-
-int omf_set_needs_data(const omf_set *s) { return s ? s->needs_data : 0; }
 
 /* ------------------------------------------------------------------------------------------
  * Topic frame: Kind NUL (key=value NUL)*, the last NUL optional. */
@@ -307,12 +306,113 @@ static int glob(const uint8_t *pat, size_t pn, const uint8_t *s, size_t sn) {
     return pi == pn;
 }
 
-static int label_holds(const label_t *L, const uint8_t *t, size_t tl) {
+/* A topic frame parsed once per event: its kind, and its first MAX_TOPIC_LABELS fields as
+ * (key, value) in frame order.  Fields past that limit are looked up in the frame itself. */
+#define MAX_TOPIC_LABELS 24
+typedef struct {
+    const uint8_t *t;
+    size_t tl;
+    span kind;
+    int parsed, complete;
+    uint32_t n;
+    span keys[MAX_TOPIC_LABELS], vals[MAX_TOPIC_LABELS];
+} topic_t;
+
+static void topic_init(topic_t *T, const uint8_t *t, size_t tl) {
+    T->t = t;
+    T->tl = tl;
+    T->kind = topic_kind(t, tl);
+    T->parsed = 0;
+}
+
+/* Record the field [f, end) whose first '=' is at eq (NULL: not a label); 0 when full. */
+static inline int topic_field(topic_t *T, const uint8_t *f, const uint8_t *eq, const uint8_t *end) {
+    if (!eq) return 1;
+    if (T->n == MAX_TOPIC_LABELS) { T->complete = 0; return 0; }
+    T->keys[T->n].p = f;
+    T->keys[T->n].n = (uint32_t)(eq - f);
+    T->vals[T->n].p = eq + 1;
+    T->vals[T->n].n = (uint32_t)(end - eq - 1);
+    T->n++;
+    return 1;
+}
+
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_LE 1
+/* Bit 7 set in exactly the bytes of x that are zero. */
+static inline uint64_t zero_bytes(uint64_t x) {
+    uint64_t t = (x & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full;
+    return ~(t | x | 0x7F7F7F7F7F7F7F7Full);
+}
+#endif
+
+static void topic_parse(topic_t *T) {
+    const uint8_t *p = T->t + T->kind.n, *end = T->t + T->tl;
+    T->parsed = 1;
+    T->complete = 1;
+    T->n = 0;
+    if (p >= end) return;
+    p++; /* the NUL after the kind */
+    const uint8_t *f = p, *eq = NULL;
+#ifdef SWAR_LE
+    /* Eight bytes at a time: visit only the NULs and '=' signs. */
+    for (const uint8_t *w = p; w < end; w += 8) {
+        uint64_t x = 0;
+        size_t left = (size_t)(end - w);
+        if (left >= 8) {
+            memcpy(&x, w, 8);
+        } else { /* the tail, byte by byte: a short memcpy would stall the 8-byte load */
+            for (size_t i = 0; i < left; i++) x |= (uint64_t)w[i] << (8 * i);
+        }
+        uint64_t m = zero_bytes(x) | zero_bytes(x ^ (ONES * '='));
+        if (left < 8) m &= (1ull << (8 * left)) - 1;
+        while (m) {
+            const uint8_t *at = w + (__builtin_ctzll(m) >> 3);
+            m &= m - 1;
+            if (*at == '=') {
+                if (!eq) eq = at;
+            } else {
+                if (!topic_field(T, f, eq, at)) return;
+                f = at + 1;
+                eq = NULL;
+            }
+        }
+    }
+#else
+    for (const uint8_t *at = p; at < end; at++) {
+        if (*at == '=') {
+            if (!eq) eq = at;
+        } else if (!*at) {
+            if (!topic_field(T, f, eq, at)) return;
+            f = at + 1;
+            eq = NULL;
+        }
+    }
+#endif
+    if (f < end) topic_field(T, f, eq, end);
+}
+
+static inline int span_eq(span a, const uint8_t *p, size_t n) {
+    if (a.n != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (a.p[i] != p[i]) return 0;
+    return 1;
+}
+
+/* The first label `key` of the topic; 0 when absent. */
+static int topic_get(topic_t *T, span key, span *val) {
+    if (!T->parsed) topic_parse(T);
+    for (uint32_t i = 0; i < T->n; i++)
+        if (span_eq(T->keys[i], key.p, key.n)) { *val = T->vals[i]; return 1; }
+    return T->complete ? 0 : topic_label(T->t, T->tl, key, val);
+}
+
+static int label_holds(const label_t *L, topic_t *T) {
     span v;
-    int found = topic_label(t, tl, L->key, &v);
+    int found = topic_get(T, L->key, &v);
     switch (L->op) {
-    case L_EQ: return found && v.n == L->val.n && memcmp(v.p, L->val.p, v.n) == 0;
-    case L_NE: return !found || v.n != L->val.n || memcmp(v.p, L->val.p, v.n) != 0;
+    case L_EQ: return found && span_eq(L->val, v.p, v.n);
+    case L_NE: return !found || !span_eq(L->val, v.p, v.n);
     case L_GLOB: return found && glob(L->val.p, L->val.n, v.p, v.n);
     default: return !found || !glob(L->val.p, L->val.n, v.p, v.n);
     }
@@ -340,20 +440,26 @@ static const uint8_t str_special[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
 
 /* p at the opening quote; returns past the closing quote, NULL when malformed or truncated. */
 static inline const uint8_t *skip_str(const uint8_t *p, const uint8_t *e, int *esc) {
     p++;
     for (;;) {
         while (e - p >= 8) {
-            uint64_t x;
+            uint64_t x, q, b;
             memcpy(&x, p, 8);
-            if ((((x ^ (ONES * '"')) - ONES) & ~(x ^ (ONES * '"')) & HIGHS) ||
-                (((x ^ (ONES * '\\')) - ONES) & ~(x ^ (ONES * '\\')) & HIGHS) ||
-                ((x - ONES * 0x20) & ~x & HIGHS))
+            q = x ^ (ONES * '"');
+            b = x ^ (ONES * '\\');
+            /* Bit 7 of each byte that is a quote, a backslash or below 0x20; the lowest one is
+             * exact (borrows only run upwards), so it locates the first special byte. */
+            uint64_t m = ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x);
+            m &= HIGHS;
+            if (m) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                p += __builtin_ctzll(m) >> 3;
+#endif
                 break;
+            }
             p += 8;
         }
         while (p < e && !str_special[*p]) p++;
@@ -621,10 +727,9 @@ static int data_holds(const data_t *D, const uint8_t *data, size_t dl) {
 /* ------------------------------------------------------------------------------------------
  * Filters and sets */
 
-static int filter_holds(const filter_t *F, const uint8_t *t, size_t tl, const uint8_t *d,
-                        size_t dl) {
+static int filter_holds(const filter_t *F, topic_t *T, const uint8_t *d, size_t dl) {
     for (uint32_t i = 0; i < F->nlabels; i++)
-        if (!label_holds(&F->labels[i], t, tl)) return 0;
+        if (!label_holds(&F->labels[i], T)) return 0;
     for (uint32_t i = 0; i < F->ndata; i++)
         if (!data_holds(&F->data[i], d, dl)) return 0;
     return 1;
@@ -644,9 +749,10 @@ int omf_set_match(const omf_set *s, const uint8_t *t, size_t tl, const uint8_t *
     if (!t) { t = EMPTY; tl = 0; }
     if (!d) { d = EMPTY; dl = 0; }
     if (!s->nfilters) return 1;
-    span kind = topic_kind(t, tl);
+    topic_t T;
+    topic_init(&T, t, tl);
     for (uint32_t f = 0; f < s->nfilters; f++)
-        if (kind_in(&s->filters[f], kind) && filter_holds(&s->filters[f], t, tl, d, dl)) return 1;
+        if (kind_in(&s->filters[f], T.kind) && filter_holds(&s->filters[f], &T, d, dl)) return 1;
     return 0;
 }
 
@@ -670,7 +776,7 @@ struct omf_bank {
     elist any;
     omf_set **sets;
     uint32_t nsets, live;
-    uint32_t data_sets;
+    uint32_t idx_refs[2];   /* entries in `idx` per indexed label: skip lookups of unused ones */
     uint64_t stamp;
 };
 
@@ -807,6 +913,9 @@ void omf_bank_free(omf_bank *b) {
 }
 
 static void unlink_set(omf_bank *b, omf_set *s) {
+    b->idx_refs[0] -= s->idx_refs[0];
+    b->idx_refs[1] -= s->idx_refs[1];
+    s->idx_refs[0] = s->idx_refs[1] = 0;
     elist_drop(&b->any, s);
     for (uint32_t i = 0; i < b->kinds.nslots; i++) elist_drop(&b->kinds.slots[i].list, s);
     for (uint32_t i = 0; i < b->idx.nslots; i++) elist_drop(&b->idx.slots[i].list, s);
@@ -824,6 +933,7 @@ static int link_filter(omf_bank *b, omf_set *s, uint32_t f) {
         elist *l = n ? klist(&b->idx, key, n, 1)
                      : klist(&b->kinds, F->kinds[k].p, F->kinds[k].n, 1);
         if (!l || !elist_insert(l, e)) return 0;
+        if (n) s->idx_refs[j]++;
     }
     return 1;
 }
@@ -850,13 +960,15 @@ int omf_bank_add(omf_bank *b, const uint8_t *prog, size_t len, uint32_t *handle)
     if (!s->nfilters) ok = elist_insert(&b->any, (entry_t){s, NO_FILTER, h});
     for (uint32_t f = 0; ok && f < s->nfilters; f++) ok = link_filter(b, s, f);
     if (!ok) {
+        s->idx_refs[0] = s->idx_refs[1] = 0; /* not yet counted in the bank */
         unlink_set(b, s);
         omf_set_free(s);
         return -1;
     }
     b->sets[h] = s;
+    b->idx_refs[0] += s->idx_refs[0];
+    b->idx_refs[1] += s->idx_refs[1];
     b->live++;
-    b->data_sets += (uint32_t)s->needs_data;
     *handle = h;
     return 1;
 }
@@ -867,82 +979,85 @@ int omf_bank_remove(omf_bank *b, uint32_t h) {
     unlink_set(b, s);
     b->sets[h] = NULL;
     b->live--;
-    b->data_sets -= (uint32_t)s->needs_data;
     omf_set_free(s);
     return 1;
 }
 
-int omf_bank_needs_data(const omf_bank *b) { return b && b->data_sets > 0; }
-
-static int entry_holds(const entry_t *en, const uint8_t *t, size_t tl, const uint8_t *d,
-                       size_t dl) {
-    if (en->filter == NO_FILTER) return 1;
-    return filter_holds(&en->set->filters[en->filter], t, tl, d, dl);
+/* Match one event against the bank: append its (event index, handle) pairs at out[2 * *k]. */
+static void match_event(omf_bank *b, uint32_t index, const uint8_t *t, size_t tl,
+                        const uint8_t *d, size_t dl, uint32_t *out, size_t *k) {
+    uint64_t stamp = ++b->stamp;
+    topic_t T;
+    topic_init(&T, t, tl);
+    const entry_t *cur[4], *lim[4];
+    int nl = 0;
+    const elist *l = klist(&b->kinds, T.kind.p, T.kind.n, 0);
+    if (l && l->n) { cur[nl] = l->v; lim[nl++] = l->v + l->n; }
+    if (b->idx.nused) {
+        for (int j = 0; j < 2; j++) {
+            if (!b->idx_refs[j]) continue;
+            span key = {(const uint8_t *)INDEXED[j], (uint32_t)strlen(INDEXED[j])}, value;
+            uint8_t buf[IDX_KEY_MAX];
+            size_t kn;
+            if (!topic_get(&T, key, &value) || !(kn = idx_key(buf, T.kind, INDEXED[j], value)))
+                continue;
+            l = klist(&b->idx, buf, kn, 0);
+            if (l && l->n) { cur[nl] = l->v; lim[nl++] = l->v + l->n; }
+        }
+    }
+    if (b->any.n) { cur[nl] = b->any.v; lim[nl++] = b->any.v + b->any.n; }
+    if (nl == 1) { /* the common case: one list, already in handle order */
+        for (const entry_t *en = cur[0]; en < lim[0]; en++) {
+            if (en->set->stamp == stamp) continue;
+            if (en->filter == NO_FILTER || filter_holds(&en->set->filters[en->filter], &T, d, dl)) {
+                en->set->stamp = stamp;
+                out[2 * *k] = index;
+                out[2 * *k + 1] = en->handle;
+                ++*k;
+            }
+        }
+        return;
+    }
+    for (;;) {
+        int best = -1;
+        for (int j = 0; j < nl; j++)
+            if (cur[j] < lim[j] && (best < 0 || cur[j]->handle < cur[best]->handle)) best = j;
+        if (best < 0) break;
+        const entry_t *en = cur[best]++;
+        if (en->set->stamp == stamp) continue;
+        if (en->filter == NO_FILTER || filter_holds(&en->set->filters[en->filter], &T, d, dl)) {
+            en->set->stamp = stamp;
+            out[2 * *k] = index;
+            out[2 * *k + 1] = en->handle;
+            ++*k;
+        }
+    }
 }
 
 /*
  * Match events [start, n) and append (event index, handle) pairs to out (2 * out_cap
  * uint32), handles ascending per event.  Stops before an event whose matches might not fit;
- * returns the index of the next event to match (n when done).  tlens/dlens are the frame
- * lengths, the frames laid end to end in topics/datas; datas may be NULL (no data frames).
+ * returns the index of the next event to match (n when done).  `frames` holds 2n frames:
+ * topic 0, data 0, topic 1, data 1...; a NULL pointer is an empty frame.
  */
-size_t omf_bank_match(omf_bank *b, size_t n, const uint8_t *topics, const uint32_t *tlens,
-                      size_t tsize, const uint8_t *datas, const uint32_t *dlens, size_t dsize,
-                      size_t start, uint32_t *out, size_t out_cap, size_t *out_n) {
-    size_t k = 0, toff = 0, doff = 0;
+size_t omf_bank_match(omf_bank *b, size_t n, const omf_frame *frames, size_t start,
+                      uint32_t *out, size_t out_cap, size_t *out_n) {
+    size_t k = 0;
     if (out_n) *out_n = 0;
-    if (!b || !tlens || !out || !out_n || (!topics && tsize)) return n;
-    if (!topics) topics = EMPTY;
-    if (!datas || !dlens) { datas = NULL; dlens = NULL; dsize = 0; }
-    for (size_t i = 0; i < start && i < n; i++) {
-        toff += tlens[i];
-        if (dlens) doff += dlens[i];
-    }
+    if (!b || !frames || !out || !out_n || n > 0xFFFFFFFFu) return n;
     size_t i = start;
     for (; i < n; i++) {
         if (k + b->live > out_cap) break;
-        size_t tl = tlens[i], dl = dlens ? dlens[i] : 0;
-        const uint8_t *t = topics + (toff < tsize ? toff : tsize);
-        const uint8_t *d = datas ? datas + (doff < dsize ? doff : dsize) : NULL;
-        if (toff >= tsize) tl = 0;
-        else if (tl > tsize - toff) tl = tsize - toff;
-        if (doff >= dsize) dl = 0;
-        else if (dl > dsize - doff) dl = dsize - doff;
-        toff += tlens[i];
-        if (dlens) doff += dlens[i];
-
-        uint64_t stamp = ++b->stamp;
-        span kind = topic_kind(t, tl);
-        const entry_t *cur[4], *lim[4];
-        int nl = 0;
-        const elist *l = klist(&b->kinds, kind.p, kind.n, 0);
-        if (l && l->n) { cur[nl] = l->v; lim[nl++] = l->v + l->n; }
-        if (b->idx.nused) {
-            for (int j = 0; j < 2; j++) {
-                span key = {(const uint8_t *)INDEXED[j], (uint32_t)strlen(INDEXED[j])}, value;
-                uint8_t buf[IDX_KEY_MAX];
-                size_t kn;
-                if (!topic_label(t, tl, key, &value) || !(kn = idx_key(buf, kind, INDEXED[j], value)))
-                    continue;
-                l = klist(&b->idx, buf, kn, 0);
-                if (l && l->n) { cur[nl] = l->v; lim[nl++] = l->v + l->n; }
-            }
+        const omf_frame *t = &frames[2 * i], *d = t + 1;
+#if defined(__GNUC__)
+        if (i + 1 < n) { /* the next event's frames are usually out of L1: start loading them */
+            __builtin_prefetch(t[2].p);
+            __builtin_prefetch(t[3].p);
+            if (t[3].n > 64) __builtin_prefetch(t[3].p + 64);
         }
-        if (b->any.n) { cur[nl] = b->any.v; lim[nl++] = b->any.v + b->any.n; }
-        for (;;) {
-            int best = -1;
-            for (int j = 0; j < nl; j++)
-                if (cur[j] < lim[j] && (best < 0 || cur[j]->handle < cur[best]->handle)) best = j;
-            if (best < 0) break;
-            const entry_t *en = cur[best]++;
-            if (en->set->stamp == stamp) continue;
-            if (entry_holds(en, t, tl, d, dl)) {
-                en->set->stamp = stamp;
-                out[2 * k] = (uint32_t)i;
-                out[2 * k + 1] = en->handle;
-                k++;
-            }
-        }
+#endif
+        match_event(b, (uint32_t)i, t->p ? t->p : EMPTY, t->p ? t->n : 0,
+                    d->p ? d->p : EMPTY, d->p ? d->n : 0, out, &k);
     }
     *out_n = k;
     return i;

@@ -18,22 +18,19 @@
 /* CDEF-BEGIN */
 typedef struct omf_set omf_set;
 typedef struct omf_bank omf_bank;
+typedef struct { const uint8_t *p; size_t n; } omf_frame;
 
 omf_set *omf_set_new(const uint8_t *prog, size_t len);
 void omf_set_free(omf_set *set);
 int omf_set_match(const omf_set *set, const uint8_t *topic, size_t tlen,
                   const uint8_t *data, size_t dlen);
-int omf_set_needs_data(const omf_set *set);
 
 omf_bank *omf_bank_new(void);
 void omf_bank_free(omf_bank *bank);
 int omf_bank_add(omf_bank *bank, const uint8_t *prog, size_t len, uint32_t *handle);
 int omf_bank_remove(omf_bank *bank, uint32_t handle);
-int omf_bank_needs_data(const omf_bank *bank);
-size_t omf_bank_match(omf_bank *bank, size_t n,
-                      const uint8_t *topics, const uint32_t *tlens, size_t tsize,
-                      const uint8_t *datas, const uint32_t *dlens, size_t dsize,
-                      size_t start, uint32_t *out, size_t out_cap, size_t *out_n);
+size_t omf_bank_match(omf_bank *bank, size_t n, const omf_frame *frames, size_t start,
+                      uint32_t *out, size_t out_cap, size_t *out_n);
 /* CDEF-END */
 
 #endif

@@ -61,28 +61,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size) {
     int ok1 = omf_bank_add(b, x.prog, x.plen, &h1) == 1;
     omf_bank_add(b, MATCH_ALL, sizeof MATCH_ALL, &h2);
     int ok3 = omf_bank_add(b, x.prog, x.plen, &h3) == 1;
-    /* Two events, frames swapped in the second; a tiny output buffer forces resumed calls. */
-    size_t tsize = x.tlen + x.dlen, n = 2, i = 0, got = 0;
-    uint8_t *topics = malloc(tsize + 1), *datas = malloc(tsize + 1);
-    uint32_t tl[2] = {(uint32_t)x.tlen, (uint32_t)x.dlen}, dl[2] = {(uint32_t)x.dlen, (uint32_t)x.tlen};
+    /* Three events: the frames, the frames swapped, and NULL frames; a tiny output buffer
+     * forces resumed calls. */
+    omf_frame frames[6] = {{x.topic, x.tlen}, {x.data, x.dlen}, {x.data, x.dlen},
+                           {x.topic, x.tlen}, {NULL, 0}, {NULL, 0}};
+    size_t n = 3, i = 0, got = 0;
     uint32_t out[8];
-    if (topics && datas) {
-        memcpy(topics, x.topic, x.tlen);
-        memcpy(topics + x.tlen, x.data, x.dlen);
-        memcpy(datas, x.data, x.dlen);
-        memcpy(datas + x.dlen, x.topic, x.tlen);
-        while (i < n) {
-            size_t next = omf_bank_match(b, n, topics, tl, tsize, datas, dl, tsize, i, out, 4, &got);
-            if (next == i) break;
-            i = next;
-        }
-        omf_bank_match(b, n, topics, tl, tsize / 2, NULL, NULL, 0, 0, out, 4, &got);
+    while (i < n) {
+        size_t next = omf_bank_match(b, n, frames, i, out, 4, &got);
+        if (next == i) break;
+        i = next;
     }
-    free(topics);
-    free(datas);
     if (ok1) omf_bank_remove(b, h1);
     omf_bank_remove(b, h1);
-    if (ok3 && tsize & 1) omf_bank_remove(b, h3); /* sometimes leave sets for bank_free */
+    if (ok3 && (x.tlen + x.dlen) & 1) omf_bank_remove(b, h3); /* sometimes leave sets for bank_free */
     omf_bank_free(b);
     return 0;
 }

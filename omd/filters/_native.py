@@ -1,23 +1,22 @@
 """The C matcher (native/matcher.c through the cffi module `omd._filter_native`).
 
-Same classes and semantics as `_python`. A batch lays the frames end to end in one buffer per
-kind of frame, with their lengths, so one C call matches thousands of events; data frames are
-not even joined when no matcher of the bank has a data assertion.
+Same classes and semantics as `_python`. A batch hands C a table of frame pointers and
+lengths (`omd._frames`, a small CPython extension: cffi cannot see inside `bytes` objects), so one
+C call matches thousands of events and no frame is copied.
 """
 
 from __future__ import annotations
 
 from array import array
-from operator import itemgetter
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .._filter_native import ffi, lib
+from .._frames import table as frame_table
 from ._parse import FilterSpec
 from ._program import encode_program
 from ._python import pairs_to_lists
 
 _OUT_PAIRS = 1 << 16
-_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _program(matcher: Any) -> bytes:
@@ -94,40 +93,40 @@ class MatcherBank:
         lib.omf_bank_remove(self._bank, handle)
         self._handles.discard(handle)
 
-    def match_pairs(self, events: Sequence[tuple[bytes, bytes]]) -> array:
-        """Flat ``array('I')``: event index, handle, event index, handle... in event order,
-        handles ascending per event."""
-        n = len(events)
-        result = array("I")
-        if not n:
-            return result
-        # join() takes any bytes-like frame (zmq buffers too) and copies it once.
-        topics = list(map(_first, events))
-        tbuf = b"".join(topics)
-        tlens = array("I", map(len, topics))
-        dsize = 0
-        if lib.omf_bank_needs_data(self._bank):
-            datas = list(map(_second, events))
-            dbuf = b"".join(datas)
-            dlens_arr = array("I", map(len, datas))
-            dlens = ffi.from_buffer("uint32_t[]", dlens_arr)
-            dsize = len(dbuf)
-        else:
-            dbuf, dlens = ffi.NULL, ffi.NULL
+    def _out_room(self) -> tuple[Any, int]:
         need = max(_OUT_PAIRS, len(self._handles))
         if self._out_cap < need:
             self._out = ffi.new("uint32_t[]", 2 * need)
             self._out_buf = ffi.buffer(self._out)
             self._out_cap = need
-        out, out_n, cap, bank = self._out, self._out_n, self._out_cap, self._bank
-        tl = ffi.from_buffer("uint32_t[]", tlens)
+        return self._out, self._out_cap
+
+    def match_pairs(self, events: Sequence[tuple[bytes, bytes]]) -> array:
+        """Flat ``array('I')``: event index, handle, event index, handle... in event order,
+        handles ascending per event."""
+        result = array("I")
+        if not events:
+            return result
+        # C reads the frames where they are, through a table of (pointer, length): the tuple
+        # keeps every frame alive for the call. Frames that are not bytes (zmq frames,
+        # memoryviews) and pairs that are not tuples are copied into that shape first.
+        batch = events if type(events) is tuple else tuple(events)
+        table = frame_table(batch)
+        if table is None:
+            batch = tuple((_frame(t), _frame(d)) for t, d in batch)
+            table = frame_table(batch)
+        n = len(batch)
+        frames = ffi.from_buffer("omf_frame[]", table)
+        out, cap = self._out_room()
+        out_n, out_buf, bank = self._out_n, self._out_buf, self._bank
         i = 0
         while i < n:
-            i = lib.omf_bank_match(bank, n, tbuf, tl, len(tbuf), dbuf, dlens, dsize, i, out, cap,
-                                   out_n)
-            result.frombytes(self._out_buf[: out_n[0] * 8])
+            i = lib.omf_bank_match(bank, n, frames, i, out, cap, out_n)
+            result.frombytes(out_buf[: out_n[0] * 8])
         return result
 
-    def match_batch(self, events: Sequence[tuple[bytes, bytes]]) -> list[list[int]]:
+    def match_batch(self, events: Iterable[tuple[bytes, bytes]]) -> list[list[int]]:
         """For each event, the handles that match it, ascending."""
+        if not isinstance(events, (list, tuple)):
+            events = tuple(events)
         return pairs_to_lists(self.match_pairs(events), len(events))

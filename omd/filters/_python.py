@@ -264,8 +264,10 @@ class MatcherBank:
                 out.append(handle)
         return out
 
-    def match_batch(self, events: Sequence[tuple[bytes, bytes]]) -> list[list[int]]:
+    def match_batch(self, events: Iterable[tuple[bytes, bytes]]) -> list[list[int]]:
         """For each event, the handles that match it, ascending."""
+        if not isinstance(events, (list, tuple)):
+            events = tuple(events)
         return pairs_to_lists(self.match_pairs(events), len(events))
 
 

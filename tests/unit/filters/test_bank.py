@@ -83,3 +83,50 @@ def test_label_index_keeps_order_and_exactness(impl):
     bank.remove(handles[0])
     dup = (b"InstanceStatusUpdated\0node=n2\0path=svc1\0path=svc2\0", b"{}")
     assert bank.match_batch([ISU, dup]) == [[1, 2, 4, 5], [1, 4, 5, 6]]
+
+
+def test_batch_takes_any_bytes_like_frames_and_sequences(impl):
+    """Pairs as lists, frames as memoryview, bytearray or zmq frames match like bytes."""
+    import zmq
+
+    bank = impl.MatcherBank()
+    bank.add(matcher(impl, "InstanceStatusUpdated,path=svc1,.instance_status.avail=up"))
+    bank.add(matcher(impl, "node=n2"))
+    want = bank.match_batch([ISU, ISD, NSU])
+    assert want == [[0], [1], []]
+    shapes = [
+        [list(ISU), list(ISD), list(NSU)],
+        [(memoryview(t), bytearray(d)) for t, d in (ISU, ISD, NSU)],
+        [(zmq.Frame(t), zmq.Frame(d)) for t, d in (ISU, ISD, NSU)],
+        ((ISU, ISD, NSU)),
+    ]
+    for events in shapes:
+        assert bank.match_batch(events) == want
+    assert bank.match_batch(iter([ISU, ISD, NSU])) == want
+
+
+def test_batch_of_frames_that_only_the_batch_holds(impl):
+    """Frames built on the fly (referenced by nothing but the batch) are read intact."""
+    bank = impl.MatcherBank()
+    bank.add(matcher(impl, "InstanceStatusUpdated,.instance_status.avail=up"))
+
+    def fresh():
+        for i in range(3000):
+            t, d = (ISU, ISD)[i % 2]
+            yield bytes(bytearray(t)), bytes(bytearray(d))
+
+    got = bank.match_batch(fresh())
+    assert got == [[0], []] * 1500
+
+
+def test_topics_with_many_labels(impl):
+    """Labels past the first 24 of a topic are found; the first of a repeated key wins."""
+    fields = b"\0".join(b"k%d=v%d" % (i, i) for i in range(30))
+    topic = b"InstanceStatusUpdated\0" + fields + b"\0k28=other\0path=svc1\0"
+    bank = impl.MatcherBank()
+    exprs = ["k28=v28", "k28=other", "k0=v0,k29=v29,path=svc1", "k30=v30", "k5!=v5", "k29=v*"]
+    for e in exprs:
+        bank.add(matcher(impl, e))
+    assert bank.match_batch([(topic, b"{}")]) == [[0, 2, 5]]
+    m = impl.Matcher(parse(["InstanceStatusUpdated,path=svc1,k27=v27"]))
+    assert m.match(topic, b"{}") and not m.match(topic[:-11], b"{}")
