@@ -272,6 +272,7 @@ def run(config: Config, paths: Paths) -> int:
     try:
         while not stop.is_set():
             events = dict(poller.poll(200))
+            sub.resubscribe_if_reconnected()
             if sock in events:
                 batch = []
                 for _ in range(1000):  # bounded batch so requests are served too

@@ -231,6 +231,7 @@ def run(config: Config, paths: Paths) -> int:
         next_tick = time.monotonic() + interval
         while True:
             timeout = max(0.0, min(0.1, next_tick - time.monotonic()))
+            sub.resubscribe_if_reconnected()
             if sub.sock.poll(int(timeout * 1000)):
                 while sub.recv(timeout=0.001) is not None:
                     pass

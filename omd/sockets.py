@@ -37,6 +37,8 @@ from .wire import Message, decode, encode_data, encode_topic, rfc3339_ns
 
 READY_TOPIC = b"\xffomd.ready"
 DRAIN_INTERVAL = 0.02
+# Topics unsubscribed this shortly before the bus's READY_TOPIC went with it (see _drain).
+REJOIN_WINDOW = 1.0
 _SNDMORE = zmq.SNDMORE
 PROBE_PREFIX = b"\xffomd.probe."
 
@@ -69,10 +71,16 @@ class Publisher:
         self.rejoin_timeout = 3.0
         self._rejoin: set[bytes] = set()
         self._rejoin_deadline = 0.0
+        self._removed: dict[bytes, float] = {}  # topic -> when it was last unsubscribed
         self._sock = _new_socket(ctx, zmq.XPUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
         self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        # Without IMMEDIATE, a connecting socket keeps its pipe across a bus restart: the
+        # subscriptions of the dead bus would stay in force (never unsubscribed), and what is
+        # published meanwhile would be queued for the new bus, which has no subscribers yet.
+        # With it, the pipe ends with the connection and the bus's subscriptions with it.
+        self._sock.setsockopt(zmq.IMMEDIATE, 1)
         self._sock.connect(endpoint)
 
     @property
@@ -83,24 +91,35 @@ class Publisher:
     def _drain(self, timeout_ms: int = 0) -> bool:
         """Apply pending subscription messages; True when at least one was read.
 
-        When the bus goes away (its unsubscription of `READY_TOPIC`), the subscriptions held
-        before are remembered in `_rejoin`, so that publishing after the bus is back waits
-        (bounded by `rejoin_timeout`) for those subscribers to reconnect.
+        When the bus goes away, it unsubscribes every topic at once, `READY_TOPIC` last (it
+        sorts last). The topics held then, and those unsubscribed in the moment before
+        (`REJOIN_WINDOW`: the burst may span two drains, and a subscription may be read only
+        just before its removal) are remembered in `_rejoin`, so that publishing after the bus
+        is back waits (bounded by `rejoin_timeout`) for those subscribers to reconnect.
         """
         sock = self._sock
         got = False
-        before = set(self.subscriptions) if self.ready else None
         while sock.poll(timeout_ms, zmq.POLLIN):
             msg = sock.recv()
             got = True
             timeout_ms = 0
+            topic = msg[1:]
             if msg[:1] == b"\x01":
-                self.subscriptions.add(msg[1:])
+                self.subscriptions.add(topic)
             elif msg[:1] == b"\x00":
-                self.subscriptions.discard(msg[1:])
-                if msg[1:] == READY_TOPIC and before is not None:
-                    self._rejoin = {t for t in before if not t.startswith(PROBE_PREFIX)}
-                    self._rejoin_deadline = 0.0
+                self.subscriptions.discard(topic)
+                now = time.monotonic()
+                if topic != READY_TOPIC:
+                    if len(self._removed) > 4096:
+                        self._removed = {t: at for t, at in self._removed.items()
+                                         if now - at <= REJOIN_WINDOW}
+                    self._removed[topic] = now
+                    continue
+                recent = {t for t, at in self._removed.items() if now - at <= REJOIN_WINDOW}
+                self._rejoin = {t for t in recent | self.subscriptions
+                                if not t.startswith(PROBE_PREFIX) and t != READY_TOPIC}
+                self._rejoin_deadline = 0.0
+                self._removed.clear()
         return got
 
     def _rejoined(self) -> bool:
@@ -201,23 +220,54 @@ class Subscriber:
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         self.sock.setsockopt(zmq.RECONNECT_IVL, 100)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self.topics: list[bytes] = []
+        self.reconnects = 0
+        self._handshakes = 0
+        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         for topic in topics:
-            self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+            self.subscribe(topic)
         self.sock.connect(endpoint)
 
     def subscribe(self, topic: bytes) -> None:
         """Add a subscription prefix (b"" is everything)."""
         self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        self.topics.append(topic)
 
     def unsubscribe(self, topic: bytes) -> None:
         """Remove a subscription prefix."""
         self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+        if topic in self.topics:
+            self.topics.remove(topic)
 
     def probe(self) -> bytes:
         """Subscribe to a fresh probe topic and return it (see `Publisher.wait_subscription`)."""
         topic = PROBE_PREFIX + uuid.uuid4().hex.encode()
         self.sock.setsockopt(zmq.SUBSCRIBE, topic)
         return topic
+
+    def resubscribe_if_reconnected(self) -> bool:
+        """Renew every subscription when the socket reconnected since the last call.
+
+        libzmq (4.3.5 measured; zeromq/libzmq#4057, #4063) resends a SUB's subscriptions
+        when it reconnects to a restarted bus, yet in a process that also publishes on the
+        bus the SUB then receives nothing of topics more specific than b"". Cancelling and
+        renewing them on the live connection restores delivery (docs/architecture.md). `recv` calls this; loops that poll `sock` themselves call it on every turn.
+        Returns True when it renewed the subscriptions.
+        """
+        mon = self._monitor
+        handshakes = self._handshakes
+        while mon.poll(0):
+            mon.recv_multipart()
+            handshakes += 1
+        reconnected = handshakes >= 2 and handshakes > self._handshakes  # the first is the connect
+        self._handshakes = handshakes
+        if reconnected:
+            self.reconnects += 1
+            for topic in self.topics:
+                self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+                self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+            log.info("bus_resubscribed", topics=len(self.topics), reconnects=self.reconnects)
+        return reconnected
 
     def check(self, frames: list[bytes]) -> Message | None:
         """Decode received frames; None (dropped, logged once per cause, counted) if malformed."""
@@ -245,6 +295,7 @@ class Subscriber:
     def recv(self, timeout: float | None = None) -> Message | None:
         """The next well-formed message, or None when `timeout` seconds pass first."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self.resubscribe_if_reconnected()
         while True:
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -255,7 +306,9 @@ class Subscriber:
                 return msg
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket (and its monitor)."""
+        self.sock.disable_monitor()
+        self._monitor.close(linger=0)
         self.sock.close(linger=0)
 
 

@@ -203,6 +203,7 @@ class Supervisor:
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         while True:
             timeout = self._next_timeout()
+            self.sub.resubscribe_if_reconnected()
             for sock, _ in poller.poll(int(timeout * 1000)):
                 if sock is self.sub.sock:
                     self._read_bus()

@@ -6,15 +6,32 @@ import sys
 import zmq
 
 endpoint, kinds = sys.argv[1], sys.argv[2:]
+topics = [kind.encode() + b"\0" for kind in kinds] or [b""]
 ctx = zmq.Context()
 sock = ctx.socket(zmq.SUB)
 sock.setsockopt(zmq.LINGER, 0)
-for kind in kinds or [""]:
-    sock.setsockopt(zmq.SUBSCRIBE, kind.encode() + b"\0" if kind else b"")
+for topic in topics:
+    sock.setsockopt(zmq.SUBSCRIBE, topic)
+# Renew the subscriptions after the bus restarts (libzmq may leave them silent otherwise).
+monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 sock.connect(endpoint)
+poller = zmq.Poller()
+poller.register(sock, zmq.POLLIN)
+poller.register(monitor, zmq.POLLIN)
+handshakes = 0
 last_seq = {}
 try:
     while True:
+        ready = dict(poller.poll())
+        if monitor in ready:
+            monitor.recv_multipart()
+            handshakes += 1
+            if handshakes > 1:  # a reconnect
+                for topic in topics:
+                    sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+                    sock.setsockopt(zmq.SUBSCRIBE, topic)
+        if sock not in ready:
+            continue
         frames = sock.recv_multipart()
         if len(frames) != 3:
             continue  # not an omd message
@@ -34,5 +51,7 @@ try:
 except KeyboardInterrupt:
     pass
 finally:
+    sock.disable_monitor()
+    monitor.close()
     sock.close()
     ctx.term()

@@ -10,12 +10,13 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 import zmq
 
-from omd.events import InstanceStatusUpdated
+from omd.events import DaemonCtl, InstanceStatusUpdated
 from omd.sockets import Publisher
 from omd.wire import decode_topic, topic_prefix
 from tests.helpers import REPO, pids_under_root, ready_subscriber, wait_for
@@ -70,6 +71,64 @@ def test_new_publisher_process_loses_no_first_event(daemon, zctx):
     assert len(seqs) == 3
     assert all(v == list(range(1, 201)) for v in seqs.values())
     sub.close()
+
+
+def test_publisher_waits_for_its_subscribers_across_a_bus_restart(daemon, zctx):
+    """Events published right after a bus restart reach the subscribers of before the restart.
+
+    The publisher sees the bus go (its subscriptions end with the connection) and, once the
+    bus is back, holds its first event until every topic subscribed before is subscribed again;
+    the subscriber, reading as a subsystem does, renews its subscriptions once reconnected
+    (see `Subscriber.resubscribe_if_reconnected`). Topics are all a publisher sees, so the test
+    subscribes to a prefix that no subsystem uses.
+    """
+    prefix = topic_prefix("InstanceStatusUpdated") + b"namespace=root\0"
+    sub = ready_subscriber(zctx, daemon, [prefix])
+    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
+    assert pub.wait_subscription(prefix, 10)
+    got: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:  # the subscriber's own loop, as in a subsystem
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline and len(got) < 3:
+            msg = sub.recv(timeout=0.05)
+            if msg is not None:
+                got.append(msg.data_obj()["path"])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        old = daemon.subsystem_pid("bus")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: not pub.wait_ready(0), what="the publisher to see the bus go")
+        labels = {"path": "svc1", "node": "n1", "namespace": "root"}
+        for i in range(3):
+            assert pub.publish(InstanceStatusUpdated(path=f"svc{i}", node="n1", labels=labels),
+                               ready_timeout=15)
+        wait_for(lambda: len(got) == 3, timeout=10, what="the three events after the restart")
+    finally:
+        done.set()
+        reader.join()
+    assert got == ["svc0", "svc1", "svc2"] and sub.reconnects == 1
+    assert daemon.subsystem_pid("bus") != old
+    pub.close(linger_ms=0)
+    sub.close()
+
+
+def test_subsystems_still_hear_their_topics_after_a_bus_restart(daemon, zctx):
+    """After kill -9 of the bus, the supervisor still acts on DaemonCtl (a specific topic)."""
+    old_bus = daemon.subsystem_pid("bus")
+    os.kill(old_bus, signal.SIGKILL)
+    wait_for(lambda: daemon.status()["subsystems"]["bus"]["pid"] not in (0, old_bus)
+             and daemon.status()["subsystems"]["bus"]["state"] == "running", what="bus restart")
+    old_nmon = daemon.subsystem_pid("nmon")
+    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
+    assert pub.wait_subscription(topic_prefix("DaemonCtl"), 10), "the supervisor never resubscribed"
+    assert pub.publish(DaemonCtl(component="nmon", action="restart", labels={"node": "n1"}))
+    wait_for(lambda: daemon.status()["subsystems"]["nmon"]["pid"] not in (0, old_nmon),
+             what="nmon restarted by DaemonCtl after the bus restart")
+    pub.close(linger_ms=0)
 
 
 def test_kill_9_of_bus_restarts_it_and_publishes_state(daemon, zctx):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 
 from omd.events import InstanceStatusUpdated
 from omd.sockets import Publisher
 from omd.wire import topic_prefix
-from tests.helpers import REPO
+from tests.helpers import REPO, wait_for
 
 
 def _example_code() -> str:
@@ -45,4 +48,37 @@ def test_documented_subscriber_receives_published_event(daemon, zctx, root):
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
+
+
+def test_documented_subscriber_survives_a_bus_restart(daemon, zctx, root):
+    """After kill -9 of the bus, the documented subscriber renews its subscription and prints
+    events again (events published meanwhile may be lost; the publisher keeps publishing)."""
+    script = root / "subscriber.py"
+    script.write_text(_example_code())
+    proc = subprocess.Popen([sys.executable, str(script), daemon.endpoint("out"), "InstanceStatusUpdated"],
+                            stdout=subprocess.PIPE, text=True)
+    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
+    labels = {"node": "n1", "path": "svc1", "namespace": "root"}
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        assert pub.wait_subscription(topic_prefix("InstanceStatusUpdated"), 10)
+        pub.publish(InstanceStatusUpdated(path="before", node="n1", labels=labels))
+        wait_for(lambda: any('"before"' in line for line in lines), what="the event before the restart")
+        old = daemon.subsystem_pid("bus")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: daemon.status()["subsystems"]["bus"]["pid"] not in (0, old), what="bus restart")
+
+        def printed_after() -> bool:
+            pub.publish(InstanceStatusUpdated(path="after", node="n1", labels=labels), ready_timeout=5)
+            return any('"after"' in line for line in lines)
+
+        wait_for(printed_after, timeout=20, interval=0.2, what="an event printed after the bus restart")
+    finally:
+        pub.close(linger_ms=0)
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
         proc.stdout.close()
