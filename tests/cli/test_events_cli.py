@@ -262,9 +262,12 @@ def test_gateway_kill_during_stream_resumes_without_loss(node):
 
 def test_ctrl_c_exits_130_quietly(node):
     """SIGINT ends the command with exit 130 and nothing on stderr."""
+    # A test run started in the background inherits SIGINT ignored, and Python keeps an
+    # inherited SIG_IGN: give the command the default disposition a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--filter", "ObjectStatusDone"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMD_ROOT": str(node.root)})
+                            env={**os.environ, "OMD_ROOT": str(node.root)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     with _api(node) as c:
         wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
     proc.send_signal(signal.SIGINT)
