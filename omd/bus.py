@@ -18,6 +18,7 @@ import threading
 import structlog
 import zmq
 
+from . import readiness
 from .config import Config
 from .paths import Paths
 from .sockets import READY_TOPIC
@@ -78,6 +79,7 @@ def run(config: Config, paths: Paths) -> int:
     proxy.start()
     log.info("bus_started", bus_in=str(paths.bus_in), bus_out=str(paths.bus_out),
              tcp=config.bus.tcp_listen or None)
+    readiness.ready()
     while not stop.wait(0.5):
         if not proxy.is_alive():
             log.error("bus_proxy_exited")

@@ -50,6 +50,8 @@ class DaemonSection(Section):
     # A subsystem that ran this long before dying restarts with the initial backoff again.
     restart_backoff_reset: float = 30.0
     watchdog_interval: float = 5.0
+    # Seconds the subsystems get to report ready before the daemon says started without them.
+    start_timeout: float = 60.0
 
 
 class TokenEntry(Section):
@@ -170,7 +172,8 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
     if config.log.format not in LOG_FORMATS:
         raise ConfigError(f"{source}: log.format: {config.log.format!r} is not one of {', '.join(LOG_FORMATS)}")
-    for name in ("stop_grace", "restart_backoff_initial", "restart_backoff_max", "watchdog_interval"):
+    for name in ("stop_grace", "restart_backoff_initial", "restart_backoff_max", "watchdog_interval",
+                 "start_timeout"):
         if getattr(config.daemon, name) <= 0:
             raise ConfigError(f"{source}: daemon.{name}: must be > 0")
     for name in config.daemon.subsystems:

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import structlog
 import zmq
 
-from . import frozen, logs
+from . import frozen, logs, readiness
 from .config import Config
 from .events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, Event, InstanceConfigDeleted,
                      InstanceConfigManagerDone, InstanceConfigUpdated, InstanceFrozenFileRemoved,
@@ -280,6 +280,7 @@ def run(config: Config, paths: Paths) -> int:
         # Attached after the start record: routine start-up chatter stays off the bus.
         logs.attach_publisher(pub)
         disc.scan(initial=True)
+        readiness.ready()
         debounce = config.discover.debounce
         first_dirty = 0.0
         last_scan = time.monotonic()

@@ -27,7 +27,7 @@ import msgspec
 import structlog
 import zmq
 
-from . import frozen, logs
+from . import frozen, logs, readiness
 from .config import Config
 from .errors import ValidationError
 from .events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
@@ -181,6 +181,7 @@ def run(config: Config, paths: Paths) -> int:
         log.info("istat_started", statuses=len(istat.statuses))
         logs.attach_publisher(pub)
         istat.resume()
+        readiness.ready()
         while not signals:
             msg = sub.recv(timeout=0.1)
             if msg is None:

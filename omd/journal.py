@@ -44,7 +44,7 @@ from pathlib import Path
 import structlog
 import zmq
 
-from . import sse
+from . import readiness, sse
 from .config import Config
 from .paths import Paths
 from .sockets import Subscriber
@@ -268,6 +268,7 @@ def run(config: Config, paths: Paths) -> int:
     poller.register(sub.sock, zmq.POLLIN)
     poller.register(req, zmq.POLLIN)
     log.info("journal_started", first_id=journal.ids.first, state=len(journal.state))
+    readiness.ready()
     sock = sub.sock
     try:
         while not stop.is_set():

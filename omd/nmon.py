@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 import zmq
 
-from . import __version__, config as configmod, frozen, logs
+from . import __version__, config as configmod, frozen, logs, readiness
 from .config import Config
 from .errors import ConfigError
 from .events import (ZERO_TIME, NodeConfigUpdated, NodeFrozen, NodeMonitorDeleted, NodeMonitorUpdated,
@@ -228,6 +228,7 @@ def run(config: Config, paths: Paths) -> int:
         log.info("nmon_started", stats_interval=interval)
         logs.attach_publisher(pub)
         nmon.start()
+        readiness.ready()
         next_tick = time.monotonic() + interval
         while True:
             timeout = max(0.0, min(0.1, next_tick - time.monotonic()))

@@ -33,7 +33,7 @@ import msgspec
 import structlog
 import zmq
 
-from . import frozen, logs
+from . import frozen, logs, readiness
 from .config import Config
 from .errors import FrameError
 from .events import (ZERO_TIME, ClusterStatus, ClusterStatusUpdated, ObjectStatus, ObjectStatusDeleted,
@@ -342,6 +342,7 @@ def run(config: Config, paths: Paths) -> int:
         log.info("omon_started", snapshot=snapshot is not None, objects=len(omon.published))
         logs.attach_publisher(pub)
         omon.update_all()
+        readiness.ready()
         while not signals:
             msg = sub.recv(timeout=0.1)
             if msg is None:

@@ -2,7 +2,8 @@
 
 The supervisor hands the configuration it validated in `$OMD_CONFIG_JSON`, so every
 subsystem runs with the same configuration even if the file changed meanwhile. The child
-asks the kernel for SIGTERM when the supervisor dies, so no subsystem outlives it.
+asks the kernel for SIGTERM when the supervisor dies, so no subsystem outlives it. It takes
+the readiness pipe (omd.readiness) that the subsystem reports on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 
 import msgspec
 
-from . import config as configmod, logs
+from . import config as configmod, logs, readiness
 from .config import Config
 from .paths import Paths
 from .subsystems import SUBSYSTEMS
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=0)
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
+    readiness.take_fd()
     paths = Paths.resolve(args.root)
     raw = os.environ.pop("OMD_CONFIG_JSON", "")
     config = msgspec.json.decode(raw, type=Config) if raw else configmod.load(paths)

@@ -33,7 +33,7 @@ from typing import IO, Any
 import structlog
 import zmq
 
-from . import logs
+from . import logs, readiness
 from .config import Config, SchedulerJob
 from .events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
 from .paths import Paths
@@ -204,6 +204,7 @@ def run(config: Config, paths: Paths) -> int:
         log.info("scheduler_started", jobs=[job.name for job in sched.jobs], max_running=sched.max_running)
         logs.attach_publisher(pub)
         sched.publish_state("running")
+        readiness.ready()
         while not signals:
             time.sleep(sched.next_timeout())  # bounded (0.1 s): a signal does not cut a sleep short
             sched.tick()

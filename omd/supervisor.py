@@ -3,9 +3,10 @@
 It owns the daemon's life cycle:
 
 - one daemon per root, enforced by an flock on the pid file;
-- the bus starts first; the daemon is READY (systemd) once a publisher completed the bus
-  handshake; then the configured subsystems start, each its own process
-  (`python -m omd.runner NAME`, see omd.runner);
+- the bus starts first (ready once the supervisor's publisher completed the bus handshake);
+  then the configured subsystems start, each its own process (`python -m omd.runner NAME`),
+  `starting` until it reports ready through its readiness pipe (omd.readiness); the daemon
+  is `started` (READY=1 for systemd) once all are ready, or at `start_timeout`;
 - a subsystem that dies is restarted with exponential backoff, and each change of state is
   published (DaemonStatusUpdated with the `subsystems` map, plus the subsystem's own
   Daemon*Updated kind where one exists) and written to `status.json` for `omd status`;
@@ -38,6 +39,7 @@ from .errors import AlreadyRunningError, ConfigError
 from .events import DaemonStatusUpdated, WatchDog
 from .paths import Paths
 from .sdnotify import Notifier
+from .readiness import READY_FD_ENV
 from .sockets import Publisher, Subscriber
 from .subsystems import DEFAULT, STATE_KINDS
 from .wire import rfc3339_ns, topic_prefix
@@ -57,7 +59,9 @@ class Child:
     next_start: float = 0.0
     started_mono: float = 0.0
     started_at: str = ""
+    ready_at: str = ""
     last_exit: int | None = None
+    ready_fd: int | None = None  # read end of the readiness pipe until the child reports
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,6 +71,7 @@ class Child:
             "pid": self.proc.pid if self.proc and self.proc.poll() is None else 0,
             "restarts": self.restarts,
             "started_at": self.started_at,
+            "ready_at": self.ready_at,
             "last_exit": self.last_exit,
         }
 
@@ -137,6 +142,8 @@ class Supervisor:
         self.status = "starting"
         self._signals: list[int] = []
         self._wake_r, self._wake_w = socket.socketpair()
+        self._poller = zmq.Poller()
+        self._start_deadline = 0.0
         self._last_watchdog_sent = 0.0
         self._last_watchdog_seen = 0.0
         self._last_sd_ping = 0.0
@@ -155,14 +162,12 @@ class Supervisor:
             if not self._start_bus():
                 self.notifier.notify("STATUS=bus failed to start")
                 return 1
-            self.notifier.notify("READY=1", f"STATUS=bus up, node {self.nodename}")
+            self.notifier.notify(f"STATUS=bus up, node {self.nodename}, starting the subsystems")
             self._publish_status("starting")
+            self._start_deadline = time.monotonic() + self.config.daemon.start_timeout
             for child in self.children.values():
                 if child.name != "bus":
                     self._spawn(child)
-            self._publish_status("started")
-            log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
-                     version=__version__, subsystems=list(self.children))
             self._loop()
             return 0
         finally:
@@ -188,6 +193,9 @@ class Supervisor:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.pub.wait_ready(0.2):
+                # The bus is ready when its subscriptions reach us, whatever its pipe says.
+                self._close_ready(bus)
+                self._mark_ready(bus)
                 logs.attach_publisher(self.pub)
                 return True
             if bus.proc is not None and bus.proc.poll() is not None:
@@ -198,7 +206,7 @@ class Supervisor:
 
     def _loop(self) -> None:
         assert self.sub is not None
-        poller = zmq.Poller()
+        poller = self._poller
         poller.register(self.sub.sock, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         while True:
@@ -207,6 +215,8 @@ class Supervisor:
             for sock, _ in poller.poll(int(timeout * 1000)):
                 if sock is self.sub.sock:
                     self._read_bus()
+                elif sock != self._wake_r.fileno():
+                    self._read_ready(sock)
                 else:
                     try:
                         while self._wake_r.recv(512):
@@ -221,6 +231,7 @@ class Supervisor:
                 self._reload()
             self._reap()
             self._start_due()
+            self._check_started()
             self._watchdog()
 
     def _next_timeout(self) -> float:
@@ -229,6 +240,8 @@ class Supervisor:
         for child in self.children.values():
             if child.state == "restarting":
                 timeout = min(timeout, max(0.0, child.next_start - now))
+        if self.status == "starting":
+            timeout = min(timeout, max(0.0, self._start_deadline - now))
         return min(timeout, 1.0)
 
     # ---------------------------------------------------------------- children
@@ -239,19 +252,81 @@ class Supervisor:
         env.pop("NOTIFY_SOCKET", None)
         cmd = [sys.executable, "-m", "omd.runner", child.name, "--root", str(self.paths.root),
                "--parent", str(os.getpid())]
-        child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
-        child.state = "running"
+        self._close_ready(child)
+        ready_r, ready_w = os.pipe()
+        env[READY_FD_ENV] = str(ready_w)
+        try:
+            child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, pass_fds=(ready_w,))
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)
+        os.set_blocking(ready_r, False)
+        child.ready_fd = ready_r
+        self._poller.register(ready_r, zmq.POLLIN)
+        child.state = "starting"
+        child.ready_at = ""
         child.started_mono = time.monotonic()
         child.started_at = rfc3339_ns()
         log.info("subsystem_started", name=child.name, child_pid=child.proc.pid, restarts=child.restarts)
 
+    def _read_ready(self, fd: int) -> None:
+        """A readiness pipe is readable: the child reported ready, or exited without it."""
+        child = next((c for c in self.children.values() if c.ready_fd == fd), None)
+        if child is None:  # cannot happen: every registered pipe belongs to a child
+            self._poller.unregister(fd)
+            return
+        try:
+            data = os.read(fd, 16)
+        except BlockingIOError:
+            return
+        self._close_ready(child)
+        if data and child.state == "starting":
+            self._mark_ready(child)
+
+    def _mark_ready(self, child: Child) -> None:
+        child.state = "running"
+        child.ready_at = rfc3339_ns()
+        log.info("subsystem_ready", name=child.name, child_pid=child.proc.pid if child.proc else 0,
+                 after=round(time.monotonic() - child.started_mono, 3))
+        if child.name == "bus":
+            self._write_status()
+        else:
+            self._publish_status(self.status, child)
+
+    def _close_ready(self, child: Child) -> None:
+        if child.ready_fd is not None:
+            self._poller.unregister(child.ready_fd)
+            os.close(child.ready_fd)
+            child.ready_fd = None
+
+    def _check_started(self) -> None:
+        """Say "started" (and READY=1 to systemd) once every subsystem is ready, or at the
+        start deadline, naming the subsystems that are not."""
+        if self.status != "starting":
+            return
+        waiting = [c.name for c in self.children.values() if c.state != "running"]
+        if waiting and time.monotonic() < self._start_deadline:
+            return
+        self._publish_status("started")
+        if waiting:
+            log.error("daemon_started_degraded", not_ready=waiting,
+                      start_timeout=self.config.daemon.start_timeout)
+            self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, not ready: {', '.join(waiting)}")
+        else:
+            self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, all subsystems ready")
+        log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
+                 version=__version__, subsystems=list(self.children), not_ready=waiting)
+
     def _reap(self) -> None:
         for child in self.children.values():
-            if child.proc is None or child.state != "running":
+            if child.proc is None or child.state not in ("starting", "running"):
                 continue
             rc = child.proc.poll()
             if rc is None:
                 continue
+            self._close_ready(child)
             child.last_exit = rc
             initial = self.config.daemon.restart_backoff_initial
             if time.monotonic() - child.started_mono >= self.config.daemon.restart_backoff_reset:
@@ -276,11 +351,14 @@ class Supervisor:
                 if child.name == "bus":
                     assert self.pub is not None
                     if self.pub.wait_ready(10):
+                        self._close_ready(child)
+                        self._mark_ready(child)
                         logs.attach_publisher(self.pub)
                 self._publish_status(self.status, child)
 
     def _stop_child(self, child: Child) -> None:
         proc = child.proc
+        self._close_ready(child)
         if proc is None or proc.poll() is not None:
             child.state = "stopped"
             return

@@ -19,6 +19,7 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
+from .. import readiness
 from ..config import Config
 from ..events import DaemonListenerUpdated
 from ..paths import Paths
@@ -79,6 +80,7 @@ async def serve(config: Config, paths: Paths) -> int:
     }), {"node": config.nodename})
     log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
              tls=bool(config.gateway.tls_cert))
+    readiness.ready()
     await stop.wait()
     for stream in list(feed.streams):
         stream.lost("the gateway is stopping")

@@ -371,3 +371,46 @@ def test_systemd_notify_protocol(daemon_factory, root):
         until("STOPPING=1")
     ready = next(m for m in seen if "READY=1" in m)
     assert "STATUS=" in ready
+
+
+def test_started_means_every_subsystem_reported_ready(daemon):
+    """`started` comes once each subsystem reported ready; a restarted one is `starting` until
+    it reports again."""
+    status = daemon.status()
+    assert status["status"] == "started"
+    for name, sub in status["subsystems"].items():
+        assert sub["state"] == "running" and sub["ready_at"] >= sub["started_at"] > "", (name, sub)
+    assert "daemon_started" in daemon.log() and "daemon_started_degraded" not in daemon.log()
+    before = status["subsystems"]["nmon"]
+    os.kill(before["pid"], signal.SIGKILL)
+    seen = set()
+
+    def nmon_ready_again() -> bool:
+        now = daemon.status()["subsystems"]["nmon"]
+        seen.add(now["state"])
+        return now["state"] == "running" and now["pid"] not in (0, before["pid"])
+
+    wait_for(nmon_ready_again, interval=0.005, what="nmon restarted and ready")
+    after = daemon.status()["subsystems"]["nmon"]
+    assert after["ready_at"] > after["started_at"] > before["ready_at"] and after["restarts"] == 1
+    assert "restarting" in seen
+
+
+def test_start_timeout_says_started_without_a_subsystem_that_never_gets_ready(daemon_factory):
+    """A gateway that cannot bind its TCP port never gets ready: the daemon stays `starting`
+    until `start_timeout`, then says `started` and names it."""
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        d = daemon_factory(f"[daemon]\nstart_timeout = 3.0\n[gateway]\ntcp_listen = \"127.0.0.1:{port}\"\n",
+                           start=False).start(wait=False)
+        wait_for(lambda: d.status().get("status") == "starting"
+                 and d.status()["subsystems"]["nmon"]["state"] == "running", what="nmon ready")
+        assert d.status()["subsystems"]["gateway"]["state"] != "running"
+        wait_for(lambda: d.status().get("status") == "started", what="started after the timeout")
+        assert d.status()["subsystems"]["gateway"]["state"] != "running"
+        assert '"not_ready": ["gateway"]' in d.log() and "daemon_started_degraded" in d.log()
+    finally:
+        blocker.close()

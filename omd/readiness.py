@@ -1,0 +1,43 @@
+"""Readiness of a subsystem process, reported to the supervisor through a pipe.
+
+The supervisor passes the write end of a pipe in `$OMD_READY_FD`; `omd.runner` takes it
+(`take_fd`) before the subsystem starts, and the subsystem calls `ready()` once it serves
+(sockets bound, initial state published), which writes one byte and closes the pipe. Until
+then the supervisor reports the subsystem as `starting`, and the daemon as `starting` until
+every subsystem is ready (docs/architecture.md). Outside a supervised child both are no-ops.
+"""
+
+from __future__ import annotations
+
+import os
+
+READY_FD_ENV = "OMD_READY_FD"
+_fd: int | None = None
+
+
+def take_fd() -> None:
+    """Take the pipe named by `$OMD_READY_FD` (and hide it from the processes we start)."""
+    global _fd
+    value = os.environ.pop(READY_FD_ENV, "")
+    if not value.isdigit():
+        return
+    fd = int(value)
+    try:
+        os.set_inheritable(fd, False)
+    except OSError:  # not an open descriptor: nobody listens
+        return
+    _fd = fd
+
+
+def ready() -> None:
+    """Tell the supervisor this subsystem is ready (the first call only)."""
+    global _fd
+    fd, _fd = _fd, None
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"1")
+    except OSError:  # the supervisor is gone: nothing to tell
+        pass
+    finally:
+        os.close(fd)
