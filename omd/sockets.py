@@ -39,6 +39,8 @@ READY_TOPIC = b"\xffomd.ready"
 DRAIN_INTERVAL = 0.02
 # Topics unsubscribed this shortly before the bus's READY_TOPIC went with it (see _drain).
 REJOIN_WINDOW = 1.0
+# How often a Subscriber looks for reconnections (see Subscriber.resubscribe_if_reconnected).
+MONITOR_INTERVAL = 0.05
 _SNDMORE = zmq.SNDMORE
 PROBE_PREFIX = b"\xffomd.probe."
 
@@ -223,6 +225,7 @@ class Subscriber:
         self.topics: list[bytes] = []
         self.reconnects = 0
         self._handshakes = 0
+        self._next_monitor_check = 0.0
         self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         for topic in topics:
             self.subscribe(topic)
@@ -251,9 +254,15 @@ class Subscriber:
         libzmq (4.3.5 measured; zeromq/libzmq#4057, #4063) resends a SUB's subscriptions
         when it reconnects to a restarted bus, yet in a process that also publishes on the
         bus the SUB then receives nothing of topics more specific than b"". Cancelling and
-        renewing them on the live connection restores delivery (docs/architecture.md). `recv` calls this; loops that poll `sock` themselves call it on every turn.
+        renewing them on the live connection restores delivery (docs/architecture.md).
+        `recv` calls this; loops that poll `sock` themselves call it on every turn. The monitor
+        is read at most every MONITOR_INTERVAL, so per-message callers pay a clock read.
         Returns True when it renewed the subscriptions.
         """
+        now = time.monotonic()
+        if now < self._next_monitor_check:
+            return False
+        self._next_monitor_check = now + MONITOR_INTERVAL
         mon = self._monitor
         handshakes = self._handshakes
         while mon.poll(0):
