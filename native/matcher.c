@@ -983,6 +983,18 @@ int omf_bank_remove(omf_bank *b, uint32_t h) {
     return 1;
 }
 
+/* One entry for one event: emit (index, handle) when its set holds and has not matched yet. */
+static inline void visit(const entry_t *en, uint64_t stamp, topic_t *T, const uint8_t *d, size_t dl,
+                         uint32_t index, uint32_t *out, size_t *k) {
+    if (en->set->stamp == stamp) return;
+    if (en->filter == NO_FILTER || filter_holds(&en->set->filters[en->filter], T, d, dl)) {
+        en->set->stamp = stamp;
+        out[2 * *k] = index;
+        out[2 * *k + 1] = en->handle;
+        ++*k;
+    }
+}
+
 /* Match one event against the bank: append its (event index, handle) pairs at out[2 * *k]. */
 static void match_event(omf_bank *b, uint32_t index, const uint8_t *t, size_t tl,
                         const uint8_t *d, size_t dl, uint32_t *out, size_t *k) {
@@ -1007,15 +1019,8 @@ static void match_event(omf_bank *b, uint32_t index, const uint8_t *t, size_t tl
     }
     if (b->any.n) { cur[nl] = b->any.v; lim[nl++] = b->any.v + b->any.n; }
     if (nl == 1) { /* the common case: one list, already in handle order */
-        for (const entry_t *en = cur[0]; en < lim[0]; en++) {
-            if (en->set->stamp == stamp) continue;
-            if (en->filter == NO_FILTER || filter_holds(&en->set->filters[en->filter], &T, d, dl)) {
-                en->set->stamp = stamp;
-                out[2 * *k] = index;
-                out[2 * *k + 1] = en->handle;
-                ++*k;
-            }
-        }
+        for (const entry_t *en = cur[0]; en < lim[0]; en++)
+            visit(en, stamp, &T, d, dl, index, out, k);
         return;
     }
     for (;;) {
@@ -1023,14 +1028,7 @@ static void match_event(omf_bank *b, uint32_t index, const uint8_t *t, size_t tl
         for (int j = 0; j < nl; j++)
             if (cur[j] < lim[j] && (best < 0 || cur[j]->handle < cur[best]->handle)) best = j;
         if (best < 0) break;
-        const entry_t *en = cur[best]++;
-        if (en->set->stamp == stamp) continue;
-        if (en->filter == NO_FILTER || filter_holds(&en->set->filters[en->filter], &T, d, dl)) {
-            en->set->stamp = stamp;
-            out[2 * *k] = index;
-            out[2 * *k + 1] = en->handle;
-            ++*k;
-        }
+        visit(cur[best]++, stamp, &T, d, dl, index, out, k);
     }
 }
 
