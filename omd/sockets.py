@@ -227,6 +227,9 @@ class Subscriber:
         self._handshakes = 0
         self._next_monitor_check = 0.0
         self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self._waiter = zmq.Poller()  # `recv` waits for a message or a reconnect
+        self._waiter.register(self.sock, zmq.POLLIN)
+        self._waiter.register(self._monitor, zmq.POLLIN)
         for topic in topics:
             self.subscribe(topic)
         self.sock.connect(endpoint)
@@ -249,12 +252,12 @@ class Subscriber:
         return topic
 
     def resubscribe_if_reconnected(self) -> bool:
-        """Renew every subscription when the socket reconnected since the last call.
+        """Announce every subscription again when the socket reconnected since the last call.
 
-        libzmq (4.3.5 measured; zeromq/libzmq#4057, #4063) resends a SUB's subscriptions
-        when it reconnects to a restarted bus, yet in a process that also publishes on the
-        bus the SUB then receives nothing of topics more specific than b"". Cancelling and
-        renewing them on the live connection restores delivery (docs/architecture.md).
+        libzmq resends a SUB's subscriptions when it reconnects to a restarted bus, but
+        zeromq/libzmq#4057 and #4063 report SUB sockets that stay silent on specific topics
+        after a proxy restart; we saw it once (docs/architecture.md). Announcing them
+        again costs one message per topic and cannot lose anything (`renew_subscriptions`).
         `recv` calls this; loops that poll `sock` themselves call it on every turn. The monitor
         is read at most every MONITOR_INTERVAL, so per-message callers pay a clock read.
         Returns True when it renewed the subscriptions.
@@ -272,11 +275,23 @@ class Subscriber:
         self._handshakes = handshakes
         if reconnected:
             self.reconnects += 1
-            for topic in self.topics:
-                self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
-                self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+            self.renew_subscriptions()
             log.info("bus_resubscribed", topics=len(self.topics), reconnects=self.reconnects)
         return reconnected
+
+    def renew_subscriptions(self) -> None:
+        """Send every subscription upstream again, without a moment of not being subscribed.
+
+        SUBSCRIBE then UNSUBSCRIBE: a SUB socket counts its subscriptions per topic and sends
+        every SUBSCRIBE upstream, but an UNSUBSCRIBE only when the count drops to zero, so
+        the bus sees the topic once more and never sees it cancelled. (The reverse order
+        cancels the topic at the bus and at every publisher until the SUBSCRIBE follows, and
+        events published in between are dropped at the publisher; that most likely lost a
+        "bus restarted" status in a CI run on 2026-11-27.)
+        """
+        for topic in self.topics:
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+            self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
 
     def check(self, frames: list[bytes]) -> Message | None:
         """Decode received frames; None (dropped, logged once per cause, counted) if malformed."""
@@ -302,15 +317,25 @@ class Subscriber:
         return msg
 
     def recv(self, timeout: float | None = None) -> Message | None:
-        """The next well-formed message, or None when `timeout` seconds pass first."""
+        """The next well-formed message, or None when `timeout` seconds pass first.
+
+        While it waits it also watches the socket monitor, so a reconnect during a long wait
+        renews the subscriptions at once (`resubscribe_if_reconnected`).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        self.resubscribe_if_reconnected()
+        sock = self.sock
         while True:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.sock.poll(int(left * 1000) or 1, zmq.POLLIN):
+            self.resubscribe_if_reconnected()
+            if not sock.poll(0, zmq.POLLIN):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
                     return None
-            msg = self.check(self.sock.recv_multipart())
+                ready = dict(self._waiter.poll(None if left is None else max(1, int(left * 1000))))
+                if self._monitor in ready:
+                    self._next_monitor_check = 0.0
+                if sock not in ready:
+                    continue
+            msg = self.check(sock.recv_multipart())
             if msg is not None:
                 return msg
 

@@ -12,7 +12,7 @@ sock = ctx.socket(zmq.SUB)
 sock.setsockopt(zmq.LINGER, 0)
 for topic in topics:
     sock.setsockopt(zmq.SUBSCRIBE, topic)
-# Renew the subscriptions after the bus restarts (libzmq may leave them silent otherwise).
+# Announce the subscriptions again after the bus restarts (libzmq may leave them silent).
 monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 sock.connect(endpoint)
 poller = zmq.Poller()
@@ -26,10 +26,10 @@ try:
         if monitor in ready:
             monitor.recv_multipart()
             handshakes += 1
-            if handshakes > 1:  # a reconnect
+            if handshakes > 1:  # a reconnect; subscribe first, so the topic is never cancelled
                 for topic in topics:
-                    sock.setsockopt(zmq.UNSUBSCRIBE, topic)
                     sock.setsockopt(zmq.SUBSCRIBE, topic)
+                    sock.setsockopt(zmq.UNSUBSCRIBE, topic)
         if sock not in ready:
             continue
         frames = sock.recv_multipart()

@@ -119,6 +119,32 @@ def test_publisher_waits_for_its_subscribers_across_a_bus_restart(daemon, zctx):
     sub.close()
 
 
+def test_renewing_subscriptions_loses_no_event(daemon, zctx):
+    """Renewing the subscriptions (what a subscriber does after a bus restart) drops nothing
+    of a stream published meanwhile: the topic is never cancelled at the bus."""
+    from omd.events import ObjectStatusUpdated
+
+    sub = ready_subscriber(zctx, daemon, [topic_prefix("ObjectStatusUpdated")])
+    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
+    assert pub.wait_ready(10)
+    total = 20_000
+    sender = threading.Thread(target=lambda: [pub.publish(ObjectStatusUpdated(path="svc1", node="n1"))
+                                              for _ in range(total)])
+    sender.start()
+    got = 0
+    try:
+        while got < total:
+            msg = sub.recv(timeout=10)
+            assert msg is not None, f"stream stalled after {got} of {total} events"
+            got += 1
+            sub.renew_subscriptions()
+    finally:
+        sender.join()
+    assert sub.stats["gaps"] == 0 and got == total
+    pub.close(linger_ms=0)
+    sub.close()
+
+
 def test_subsystems_still_hear_their_topics_after_a_bus_restart(daemon, zctx):
     """After kill -9 of the bus, the supervisor still acts on DaemonCtl (a specific topic)."""
     old_bus = daemon.subsystem_pid("bus")
