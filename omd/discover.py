@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import structlog
-import zmq
 
 from . import frozen, logs, readiness
 from .config import Config
@@ -45,7 +44,7 @@ from .events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, Event, Ins
                      ObjectDeleted)
 from .objects import ObjectConfigError, ObjectPath, checksum, instance_config, iter_config_files, parse_config
 from .paths import Paths
-from .sockets import Publisher
+from .sockets import subsystem_endpoints
 from .wire import rfc3339_ns
 
 log = structlog.get_logger()
@@ -263,8 +262,6 @@ def run(config: Config, paths: Paths) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     nodename = config.nodename
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=nodename, name="discover")
     dirty = threading.Event()
     last_event = [0.0]
 
@@ -272,36 +269,34 @@ def run(config: Config, paths: Paths) -> int:
         last_event[0] = time.monotonic()
         dirty.set()
 
-    observer = None
-    try:
-        observer = _start_observer(paths, config, on_change)
-        disc = Discover(paths, nodename, lambda event, labels: pub.publish(event, labels))
-        log.info("discover_started", watcher=type(observer).__name__, objects=len(disc.objects))
-        # Attached after the start record: routine start-up chatter stays off the bus.
-        logs.attach_publisher(pub)
-        disc.scan(initial=True)
-        readiness.ready()
-        debounce = config.discover.debounce
-        first_dirty = 0.0
-        last_scan = time.monotonic()
-        while not stop.is_set():
-            stop.wait(min(0.05, debounce) if dirty.is_set() else 0.1)
-            now = time.monotonic()
-            if dirty.is_set():
-                first_dirty = first_dirty or now
-                if now - last_event[0] >= debounce or now - first_dirty >= MAX_DEBOUNCE_WAIT:
-                    dirty.clear()
-                    first_dirty = 0.0
+    with subsystem_endpoints(paths, nodename, "discover") as (_, pub, _sub):
+        observer = None
+        try:
+            observer = _start_observer(paths, config, on_change)
+            disc = Discover(paths, nodename, lambda event, labels: pub.publish(event, labels))
+            log.info("discover_started", watcher=type(observer).__name__, objects=len(disc.objects))
+            # Attached after the start record: routine start-up chatter stays off the bus.
+            logs.attach_publisher(pub)
+            disc.scan(initial=True)
+            readiness.ready()
+            debounce = config.discover.debounce
+            first_dirty = 0.0
+            last_scan = time.monotonic()
+            while not stop.is_set():
+                stop.wait(min(0.05, debounce) if dirty.is_set() else 0.1)
+                now = time.monotonic()
+                if dirty.is_set():
+                    first_dirty = first_dirty or now
+                    if now - last_event[0] >= debounce or now - first_dirty >= MAX_DEBOUNCE_WAIT:
+                        dirty.clear()
+                        first_dirty = 0.0
+                        disc.scan()
+                        last_scan = now
+                elif now - last_scan >= RESYNC_INTERVAL:
                     disc.scan()
                     last_scan = now
-            elif now - last_scan >= RESYNC_INTERVAL:
-                disc.scan()
-                last_scan = now
-    finally:
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
-        logs.detach_publisher()
-        pub.close()
-        ctx.term()
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(5)
     return 0

@@ -25,7 +25,6 @@ from typing import Any
 
 import msgspec
 import structlog
-import zmq
 
 from . import frozen, logs, readiness
 from .config import Config
@@ -33,7 +32,7 @@ from .errors import ValidationError
 from .events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
 from .objects import ObjectPath, ObjectPathError
 from .paths import Paths
-from .sockets import Publisher, Subscriber
+from .sockets import subsystem_endpoints
 from .wire import Message, rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
@@ -169,15 +168,11 @@ def run(config: Config, paths: Paths) -> int:
     signals: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: signals.append(signum))
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=config.nodename, name="istat")
-    sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=[topic_prefix(k) for k in TOPICS])
-    istat = Istat(paths, config.nodename, pub)
-    try:
-        # Subscriptions confirmed before resuming: a flag change is either seen by resume()
-        # or received as an event, never neither.
-        if not pub.wait_subscription(sub.probe(), 10):
-            log.warning("istat_subscription_unconfirmed")
+    # Subscriptions are confirmed before resuming: a flag change is either seen by resume()
+    # or received as an event, never neither.
+    with subsystem_endpoints(paths, config.nodename, "istat", [topic_prefix(k) for k in TOPICS]) as (_, pub, sub):
+        assert sub is not None
+        istat = Istat(paths, config.nodename, pub)
         log.info("istat_started", statuses=len(istat.statuses))
         logs.attach_publisher(pub)
         istat.resume()
@@ -196,9 +191,4 @@ def run(config: Config, paths: Paths) -> int:
             except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
                 # A malformed message must not take the subsystem down.
                 log.warning("istat_message_dropped", kind=msg.kind, error=str(exc))
-    finally:
-        logs.detach_publisher()
-        sub.close()
-        pub.close()
-        ctx.term()
     return 0

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-import zmq
 
 from . import __version__, config as configmod, frozen, logs, readiness
 from .config import Config
@@ -34,7 +33,7 @@ from .errors import ConfigError
 from .events import (ZERO_TIME, NodeConfigUpdated, NodeFrozen, NodeMonitorDeleted, NodeMonitorUpdated,
                      NodeOsPathsUpdated, NodeStats, NodeStatsUpdated, NodeStatus, NodeStatusUpdated)
 from .paths import Paths
-from .sockets import Publisher, Subscriber
+from .sockets import subsystem_endpoints
 from .wire import rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
@@ -214,16 +213,12 @@ def run(config: Config, paths: Paths) -> int:
     signals: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, _: signals.append(signum))
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=config.nodename, name="nmon")
-    sub = Subscriber(ctx, paths.endpoint(paths.bus_out),
-                     topics=[topic_prefix("NodeFrozenFileUpdated"), topic_prefix("NodeFrozenFileRemoved")])
     interval = config.nmon.stats_interval
-    try:
-        # Subscriptions confirmed before the flag is read: a change is either read now or
-        # received as an event, never neither.
-        if not pub.wait_subscription(sub.probe(), 10):
-            log.warning("nmon_subscription_unconfirmed")
+    # Subscriptions are confirmed before the flag is read: a change is either read now or
+    # received as an event, never neither.
+    topics = [topic_prefix("NodeFrozenFileUpdated"), topic_prefix("NodeFrozenFileRemoved")]
+    with subsystem_endpoints(paths, config.nodename, "nmon", topics) as (_, pub, sub):
+        assert sub is not None
         nmon = Nmon(config, paths, pub)
         log.info("nmon_started", stats_interval=interval)
         logs.attach_publisher(pub)
@@ -249,9 +244,4 @@ def run(config: Config, paths: Paths) -> int:
                     next_tick = time.monotonic() + interval
                 nmon.check_frozen()
                 nmon.publish_stats()
-    finally:
-        logs.detach_publisher()
-        sub.close()
-        pub.close()
-        ctx.term()
     return 0

@@ -43,7 +43,7 @@ from .nmon import COMPAT
 from .objects import ObjectConfigError, ObjectPath, ObjectPathError, checksum, instance_config, \
     iter_config_files, parse_config
 from .paths import Paths
-from .sockets import Publisher, Subscriber
+from .sockets import subsystem_endpoints
 from .wire import decode_topic, rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
@@ -326,15 +326,11 @@ def run(config: Config, paths: Paths) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: signals.append(signum))
     node = config.nodename
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=node, name="omon")
-    sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=[topic_prefix(k) for k in TOPICS])
-    omon = Omon(node, pub)
-    try:
-        # Subscribed before the snapshot: an event is in the snapshot, or received, or both
-        # (folding one twice is harmless).
-        if not pub.wait_subscription(sub.probe(), 10):
-            log.warning("omon_subscription_unconfirmed")
+    # Subscribed before the snapshot: an event is in the snapshot, or received, or both
+    # (folding one twice is harmless).
+    with subsystem_endpoints(paths, node, "omon", [topic_prefix(k) for k in TOPICS]) as (ctx, pub, sub):
+        assert sub is not None
+        omon = Omon(node, pub)
         snapshot = fetch_snapshot(ctx, paths)
         if snapshot is not None:
             omon.load_snapshot(snapshot)
@@ -352,9 +348,4 @@ def run(config: Config, paths: Paths) -> int:
                 omon.update(paths_to_update, cluster)
             except (ValueError, TypeError, AttributeError, msgspec.ValidationError) as exc:
                 log.warning("omon_message_dropped", kind=msg.kind, error=str(exc))
-    finally:
-        logs.detach_publisher()
-        sub.close()
-        pub.close()
-        ctx.term()
     return 0

@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import structlog
-import zmq
 
 from . import logs, readiness
 from .config import Config, SchedulerJob
 from .events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
 from .paths import Paths
-from .sockets import Publisher
+from .sockets import subsystem_endpoints
 from .wire import rfc3339_ns
 
 log = structlog.get_logger()
@@ -197,10 +196,8 @@ def run(config: Config, paths: Paths) -> int:
     signals: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _: signals.append(signum))
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=config.nodename, name="scheduler")
-    sched = Scheduler(config, paths, pub)
-    try:
+    with subsystem_endpoints(paths, config.nodename, "scheduler") as (_, pub, _sub):
+        sched = Scheduler(config, paths, pub)
         log.info("scheduler_started", jobs=[job.name for job in sched.jobs], max_running=sched.max_running)
         logs.attach_publisher(pub)
         sched.publish_state("running")
@@ -209,8 +206,4 @@ def run(config: Config, paths: Paths) -> int:
             time.sleep(sched.next_timeout())  # bounded (0.1 s): a signal does not cut a sleep short
             sched.tick()
         sched.stop()
-    finally:
-        logs.detach_publisher()
-        pub.close()
-        ctx.term()
     return 0

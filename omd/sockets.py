@@ -26,14 +26,19 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import structlog
 import zmq
 
+from . import logs
 from .errors import FrameError
 from .events import Event
 from .wire import Message, decode, encode_data, encode_topic, rfc3339_ns
+
+if TYPE_CHECKING:
+    from .paths import Paths
 
 READY_TOPIC = b"\xffomd.ready"
 DRAIN_INTERVAL = 0.02
@@ -346,4 +351,33 @@ class Subscriber:
         self.sock.close(linger=0)
 
 
-__all__ = ["Publisher", "Subscriber", "READY_TOPIC", "PROBE_PREFIX", "rfc3339_ns"]
+@contextmanager
+def subsystem_endpoints(paths: "Paths", origin: str, name: str, topics: Iterable[bytes] | None = None,
+                        ) -> Iterator[tuple[zmq.Context, Publisher, Subscriber | None]]:
+    """The bus ends of one subsystem process: `(ctx, publisher, subscriber)`.
+
+    The subscriber exists when `topics` are given; its subscriptions are then confirmed in
+    force (probe handshake, up to 10 s, else the warning `<name>_subscription_unconfirmed`)
+    before the block runs, so state the block reads next and a later change of it cannot
+    both be missed: the change arrives as an event. On exit, whatever the cause, the log
+    publisher is detached, the sockets closed (the publisher lingers to flush its last
+    events, see `Publisher.close`) and the context terminated.
+    """
+    ctx = zmq.Context()
+    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=origin, name=name)
+    sub = None
+    try:
+        if topics is not None:
+            sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=topics)
+            if not pub.wait_subscription(sub.probe(), 10):
+                log.warning(f"{name}_subscription_unconfirmed")
+        yield ctx, pub, sub
+    finally:
+        logs.detach_publisher()
+        if sub is not None:
+            sub.close()
+        pub.close()
+        ctx.term()
+
+
+__all__ = ["Publisher", "Subscriber", "subsystem_endpoints", "READY_TOPIC", "PROBE_PREFIX", "rfc3339_ns"]
