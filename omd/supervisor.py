@@ -309,15 +309,17 @@ class Supervisor:
         waiting = [c.name for c in self.children.values() if c.state != "running"]
         if waiting and time.monotonic() < self._start_deadline:
             return
-        self._publish_status("started")
+        # Logged before status.json says "started": whoever reads that file finds the record.
         if waiting:
             log.error("daemon_started_degraded", not_ready=waiting,
                       start_timeout=self.config.daemon.start_timeout)
+        log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
+                 version=__version__, subsystems=list(self.children), not_ready=waiting)
+        self._publish_status("started")
+        if waiting:
             self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, not ready: {', '.join(waiting)}")
         else:
             self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, all subsystems ready")
-        log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
-                 version=__version__, subsystems=list(self.children), not_ready=waiting)
 
     def _reap(self) -> None:
         for child in self.children.values():
