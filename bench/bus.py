@@ -11,6 +11,7 @@ process, the baseline straight to the subscriber. Prints events/s for both and t
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -113,6 +114,22 @@ def run_direct(tmp: str, n: int) -> tuple[int, float]:
     return got
 
 
+def subsystem_cpu(root: str) -> dict[str, float]:
+    """CPU seconds (user + system) each daemon subsystem process has used so far."""
+    with open(f"{root}/var/run/omd/status.json") as f:
+        subsystems = json.load(f)["subsystems"]
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, sub in subsystems.items():
+        try:
+            with open(f"/proc/{sub['pid']}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, KeyError):
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -133,6 +150,11 @@ def main() -> None:
         probe.close()
         ctx.term()
         omd_rates, direct_rates = [], []
+        while json.load(open(f"{root}/var/run/omd/status.json"))["status"] != "started":
+            if time.monotonic() > deadline:
+                raise SystemExit("daemon did not say started")
+            time.sleep(0.05)
+        cpu_before = subsystem_cpu(root)
         for r in range(args.rounds):
             got_d, secs_d = run_direct(root, args.events)
             got_o, secs_o = run_omd(root, args.events)
@@ -144,6 +166,11 @@ def main() -> None:
         print(f"median direct PUB->SUB: {d:,.0f} events/s")
         print(f"median omd bus:         {o:,.0f} events/s")
         print(f"ratio omd/direct: {o / d:.2f} (target >= 0.85)")
+        cpu_after = subsystem_cpu(root)
+        per_k = {name: (cpu_after[name] - cpu_before[name]) * 1e6 / (args.rounds * args.events)
+                 for name in cpu_after if name in cpu_before}
+        print("daemon subsystems, CPU per event sent through the bus (us): "
+              + ", ".join(f"{name} {us:.1f}" for name, us in sorted(per_k.items(), key=lambda kv: -kv[1])))
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)

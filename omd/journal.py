@@ -41,6 +41,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
+import msgspec
 import structlog
 import zmq
 
@@ -53,6 +54,7 @@ from .state import CompactedLog
 log = structlog.get_logger()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
 
+_encode_row = msgspec.json.encode  # a state-log line; several times faster than json.dumps
 ID_BLOCK = 1_000_000
 RECORD_HEADER = struct.Struct("<QIII")
 
@@ -194,9 +196,9 @@ class Journal:
             log.warning("journal_state_skip", kind=kind, error=str(exc))
             return record
         if changed:
-            row = json.dumps([eid, kind, topic.decode(errors="replace"), meta.decode(errors="replace"),
-                              data.decode(errors="replace")])
-            self._pending.append(row.encode() + b"\n")
+            self._pending.append(_encode_row([eid, kind, topic.decode(errors="replace"),
+                                              meta.decode(errors="replace"),
+                                              data.decode(errors="replace")]) + b"\n")
         return record
 
     def flush(self) -> None:

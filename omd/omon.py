@@ -20,6 +20,9 @@ last published; this node's object config files, istat's saved statuses and the 
 flag then override this node's part, as they are the authority. Only what differs from the
 last published statuses is published, so a restart (kill -9) republishes nothing that did
 not change and catches up on what changed while omon was down.
+
+Queued input events are folded in bursts (MAX_BURST) and each touched object is recomputed
+once per burst, so a status that exists only in the middle of a burst is not published.
 """
 
 from __future__ import annotations
@@ -47,6 +50,18 @@ from .sockets import subsystem_endpoints
 from .wire import decode_topic, rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
+
+# Events folded before the statuses they touched are recomputed and published (see run).
+MAX_BURST = 1000
+
+
+def _object_field(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """`data[name]` when it is a JSON object, {} when absent; ValueError otherwise (the event
+    is dropped rather than stored, so a malformed one cannot break later aggregations)."""
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is not an object")
+    return value
 
 TOPICS = ("InstanceStatusUpdated", "InstanceStatusDeleted", "InstanceConfigUpdated", "InstanceConfigDeleted",
           "NodeStatusUpdated", "ForgetPeer")
@@ -157,11 +172,11 @@ class Omon:
         """Fold one event in; returns (paths to recompute, cluster to recompute)."""
         path, node = data.get("path", ""), data.get("node", "")
         if kind == "InstanceStatusUpdated":
-            self.instances.setdefault(path, {})[node] = data.get("instance_status") or {}
+            self.instances.setdefault(path, {})[node] = _object_field(data, "instance_status")
         elif kind == "InstanceStatusDeleted":
             self.instances.get(path, {}).pop(node, None)
         elif kind == "InstanceConfigUpdated":
-            cfg = data.get("instance_config") or {}
+            cfg = _object_field(data, "instance_config")
             self.configs.setdefault(path, {})[node] = cfg
             self.last_config[path] = cfg
         elif kind == "InstanceConfigDeleted":
@@ -201,7 +216,10 @@ class Omon:
     def update(self, paths: set[str], cluster: bool) -> None:
         """Recompute and publish what changed."""
         for p in sorted(paths):
-            self._update_object(p)
+            try:
+                self._update_object(p)
+            except (ValueError, TypeError, AttributeError) as exc:  # one object must not stop the rest
+                log.warning("omon_update_failed", path=p, error=str(exc))
         if cluster:
             self._update_cluster()
 
@@ -340,12 +358,21 @@ def run(config: Config, paths: Paths) -> int:
         omon.update_all()
         readiness.ready()
         while not signals:
+            # Fold what is queued (up to MAX_BURST events), then recompute each touched object
+            # once: a flood of instance updates costs one aggregation per object, not per event.
             msg = sub.recv(timeout=0.1)
-            if msg is None:
-                continue
-            try:
-                paths_to_update, cluster = omon.apply(msg.kind, msg.data_obj())
-                omon.update(paths_to_update, cluster)
-            except (ValueError, TypeError, AttributeError, msgspec.ValidationError) as exc:
-                log.warning("omon_message_dropped", kind=msg.kind, error=str(exc))
+            touched: set[str] = set()
+            cluster = False
+            folded = 0
+            while msg is not None:
+                try:
+                    paths_to_update, cluster_changed = omon.apply(msg.kind, msg.data_obj())
+                    touched |= paths_to_update
+                    cluster = cluster or cluster_changed
+                except (ValueError, TypeError, AttributeError, msgspec.ValidationError) as exc:
+                    log.warning("omon_message_dropped", kind=msg.kind, error=str(exc))
+                folded += 1
+                msg = sub.recv(timeout=0) if folded < MAX_BURST else None
+            if touched or cluster:
+                omon.update(touched, cluster)
     return 0

@@ -67,17 +67,16 @@ def decode_topic(topic: bytes) -> tuple[str, dict[str, str]]:
     """Split a topic frame into its kind and labels; raises `FrameError` (cause ``topic``)."""
     if not topic.endswith(SEP):
         raise FrameError("topic", "topic frame does not end with NUL")
-    fields = topic[:-1].split(SEP)
     try:
-        kind = fields[0].decode()
-        labels = {}
-        for field in fields[1:]:
-            key, sep, value = field.decode().partition("=")
-            if not sep or not key:
-                raise FrameError("topic", f"label {field!r} is not key=value")
-            labels[key] = value
+        kind, *fields = topic[:-1].decode().split("\0")
     except UnicodeDecodeError:
         raise FrameError("topic", "topic frame is not UTF-8") from None
+    labels = {}
+    for field in fields:
+        key, sep, value = field.partition("=")
+        if not sep or not key:
+            raise FrameError("topic", f"label {field.encode()!r} is not key=value")
+        labels[key] = value
     return kind, labels
 
 

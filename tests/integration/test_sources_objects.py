@@ -8,7 +8,7 @@ import pytest
 
 from omd import events
 from omd.sockets import Publisher
-from tests.helpers import ready_subscriber
+from tests.helpers import ready_subscriber, wait_for
 
 BASE = """[node]
 name = "n1"
@@ -235,3 +235,46 @@ def test_polling_watcher_and_debounced_rapid_writes(daemon_factory, bus):
     data, _ = expect(sub, "InstanceConfigUpdated", lambda data, _: data["instance_config"]["priority"] == 19)
     assert len([m for m in sub.history if m.kind == "ConfigFileUpdated"]) <= 3
     assert '"watcher": "PollingObserver"' in d.log() or "watcher=PollingObserver" in d.log()
+
+
+def test_malformed_peer_status_is_dropped_not_stored(daemon_factory, bus):
+    """An instance status that is not an object is dropped: later updates of the object still
+    aggregate (before, it was stored and every later aggregation of the object failed)."""
+    d = daemon_factory(BASE)
+    sub = bus.sub(d, [b"ObjectStatusUpdated\0"])
+    (d.paths.etc / "foo.conf").write_text("[DEFAULT]\nnodes = n1 n2\n")
+    peer = bus.pub(d, "n2", "hb-rx")
+    labels = {"namespace": "root", "path": "foo", "node": "n2", "from": "peer"}
+    assert peer.publish_raw("InstanceStatusUpdated", labels,
+                            b'{"labels":{},"path":"foo","node":"n2","instance_status":"sideways"}')
+    post(bus.pub(d), "foo", avail="up", overall="up", provisioned="true")
+    data, _ = expect(sub, "ObjectStatusUpdated", lambda data, _: data["object_status"]["avail"] == "up")
+    assert data["object_status"]["up_instances_count"] == 1
+    wait_for(lambda: "omon_message_dropped" in d.log(), what="the drop logged")
+
+
+def test_burst_of_peer_updates_ends_in_the_last_state(daemon_factory, bus):
+    """A burst of 2,000 alternating peer updates (folded in bursts by omon) ends published
+    with the last one: n1 up and n2 down is up, with one instance up."""
+    d = daemon_factory(BASE)
+    sub = bus.sub(d, [b"ObjectStatusUpdated\0"])
+    (d.paths.etc / "foo.conf").write_text("[DEFAULT]\nnodes = n1 n2\n")
+    post(bus.pub(d), "foo", avail="up", overall="up", provisioned="true")
+    expect(sub, "ObjectStatusUpdated", lambda data, _: data["object_status"]["avail"] == "up")
+    since = sub.mark()
+    peer = bus.pub(d, "n2", "hb-rx")
+    labels = {"namespace": "root", "path": "foo", "node": "n2", "from": "peer"}
+    for i in range(2000):
+        avail = "up" if i % 2 == 0 else "down"
+        status = events.InstanceStatus(avail=avail, overall=avail, provisioned="true")
+        assert peer.publish(events.InstanceStatusUpdated(path="foo", node="n2", instance_status=status), labels)
+    # A marker object after the burst: omon publishes in input order (and sorts the objects
+    # of one burst, "zzz" last), so once its status is in, foo's final status is too.
+    marker = events.InstanceStatus(avail="up", overall="up", provisioned="true")
+    assert peer.publish(events.InstanceStatusUpdated(path="zzz", node="n2", instance_status=marker),
+                        {**labels, "path": "zzz"})
+    expect(sub, "ObjectStatusUpdated", lambda data, _: data["path"] == "zzz", since=since)
+    foo = [m.data_obj()["object_status"] for m in sub.history[since:]
+           if m.kind == "ObjectStatusUpdated" and m.data_obj()["path"] == "foo"]
+    assert "warn" in [status["avail"] for status in foo]
+    assert foo[-1]["avail"] == "up" and foo[-1]["up_instances_count"] == 1

@@ -21,6 +21,25 @@ def test_topic_sorts_labels_and_roundtrips():
     assert wire.topic_prefix("WatchDog") == b"WatchDog\0"
 
 
+@pytest.mark.parametrize("topic, message", [
+    (b"WatchDog", "does not end with NUL"),
+    (b"WatchDog\0novalue\0", "b'novalue' is not key=value"),
+    (b"WatchDog\0=v\0", "b'=v' is not key=value"),
+    (b"\xff\xfe\0", "not UTF-8"),
+    (b"WatchDog\0node=\xff\0", "not UTF-8"),
+])
+def test_malformed_topics_are_frame_errors(topic, message):
+    """Each malformed topic is a FrameError of cause `topic` that says what is wrong."""
+    with pytest.raises(FrameError) as info:
+        wire.decode_topic(topic)
+    assert info.value.cause == "topic" and message in str(info.value)
+
+
+def test_topic_label_values_may_hold_equal_signs_and_be_empty():
+    """Only the first `=` splits a label; an empty value is a value."""
+    assert wire.decode_topic(b"K\0a=b=c\0e=\0") == ("K", {"a": "b=c", "e": ""})
+
+
 def test_meta_has_nanosecond_utc_time():
     """The meta frame carries at (RFC 3339 ns UTC), origin, pub and seq."""
     meta = json.loads(wire.encode_meta("n1", "p", 7, at=wire.rfc3339_ns(1_700_000_000_123_456_789)))
