@@ -193,10 +193,7 @@ class Supervisor:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.pub.wait_ready(0.2):
-                # The bus is ready when its subscriptions reach us, whatever its pipe says.
-                self._close_ready(bus)
-                self._mark_ready(bus)
-                logs.attach_publisher(self.pub)
+                self._bus_ready(bus)
                 return True
             if bus.proc is not None and bus.proc.poll() is not None:
                 log.error("bus_start_failed", exit_code=bus.proc.returncode)
@@ -295,6 +292,13 @@ class Supervisor:
         else:
             self._publish_status(self.status, child)
 
+    def _bus_ready(self, bus: Child) -> None:
+        """The bus is ready when its subscriptions reach our publisher, whatever its pipe says."""
+        assert self.pub is not None
+        self._close_ready(bus)
+        self._mark_ready(bus)
+        logs.attach_publisher(self.pub)
+
     def _close_ready(self, child: Child) -> None:
         if child.ready_fd is not None:
             self._poller.unregister(child.ready_fd)
@@ -316,10 +320,8 @@ class Supervisor:
         log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
                  version=__version__, subsystems=list(self.children), not_ready=waiting)
         self._publish_status("started")
-        if waiting:
-            self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, not ready: {', '.join(waiting)}")
-        else:
-            self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, all subsystems ready")
+        detail = f"not ready: {', '.join(waiting)}" if waiting else "all subsystems ready"
+        self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, {detail}")
 
     def _reap(self) -> None:
         for child in self.children.values():
@@ -353,9 +355,7 @@ class Supervisor:
                 if child.name == "bus":
                     assert self.pub is not None
                     if self.pub.wait_ready(10):
-                        self._close_ready(child)
-                        self._mark_ready(child)
-                        logs.attach_publisher(self.pub)
+                        self._bus_ready(child)
                 self._publish_status(self.status, child)
 
     def _stop_child(self, child: Child) -> None:
