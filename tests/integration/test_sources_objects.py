@@ -254,8 +254,10 @@ def test_malformed_peer_status_is_dropped_not_stored(daemon_factory, bus):
 
 
 def test_burst_of_peer_updates_ends_in_the_last_state(daemon_factory, bus):
-    """A burst of 2,000 alternating peer updates (folded in bursts by omon) ends published
-    with the last one: n1 up and n2 down is up, with one instance up."""
+    """A burst of 2,001 alternating peer updates (folded in bursts by omon) ends published
+    with the last one: n1 up and n2 up is warn (failover), with two instances up. Which
+    intermediate states are published depends on where omon's bursts end, so only the
+    last is asserted."""
     d = daemon_factory(BASE)
     sub = bus.sub(d, [b"ObjectStatusUpdated\0"])
     (d.paths.etc / "foo.conf").write_text("[DEFAULT]\nnodes = n1 n2\n")
@@ -264,7 +266,7 @@ def test_burst_of_peer_updates_ends_in_the_last_state(daemon_factory, bus):
     since = sub.mark()
     peer = bus.pub(d, "n2", "hb-rx")
     labels = {"namespace": "root", "path": "foo", "node": "n2", "from": "peer"}
-    for i in range(2000):
+    for i in range(2001):
         avail = "up" if i % 2 == 0 else "down"
         status = events.InstanceStatus(avail=avail, overall=avail, provisioned="true")
         assert peer.publish(events.InstanceStatusUpdated(path="foo", node="n2", instance_status=status), labels)
@@ -276,5 +278,4 @@ def test_burst_of_peer_updates_ends_in_the_last_state(daemon_factory, bus):
     expect(sub, "ObjectStatusUpdated", lambda data, _: data["path"] == "zzz", since=since)
     foo = [m.data_obj()["object_status"] for m in sub.history[since:]
            if m.kind == "ObjectStatusUpdated" and m.data_obj()["path"] == "foo"]
-    assert "warn" in [status["avail"] for status in foo]
-    assert foo[-1]["avail"] == "up" and foo[-1]["up_instances_count"] == 1
+    assert foo and foo[-1]["avail"] == "warn" and foo[-1]["up_instances_count"] == 2
