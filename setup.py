@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["omd", "omd.*"]) + ["omd_cli"],
     package_dir={"omd_cli": "cli"},
-    package_data={"omd.gateway": ["openapi.json"]},
+    package_data={"omd.subsystems.gateway": ["openapi.json"]},
     install_requires=[
         "pyzmq>=25.1",
         "msgspec>=0.18.6",

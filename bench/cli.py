@@ -94,8 +94,8 @@ def main() -> None:
         code = f"""
 import zmq
 from omd.sockets import Publisher
-from omd.events import NodeStatsUpdated
-from omd import wire
+from omd.model.events import NodeStatsUpdated
+from omd.model import wire
 ctx = zmq.Context(); pub = Publisher(ctx, "ipc://{root}/var/run/omd/bus-in.sock", "n1", "bench", sndhwm=0)
 pub.wait_ready(10)
 ev = NodeStatsUpdated(node="n1", labels={{"node": "n1"}}); data = wire.encode_data(ev)

@@ -31,7 +31,7 @@ import zmq
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from omd import wire  # noqa: E402
-from omd.events import NodeStatsUpdated  # noqa: E402
+from omd.model.events import NodeStatsUpdated  # noqa: E402
 from omd.sockets import Publisher  # noqa: E402
 
 EVENTS_PATH = "/api/node/name/localhost/daemon/event"

@@ -37,7 +37,7 @@ def _status(paths: Any) -> dict[str, Any]:
 
 def start(paths: Any, timeout: float) -> None:
     """Start the daemon of `paths` and wait until it is up."""
-    from omd.supervisor import running_pid
+    from omd.daemon.supervisor import running_pid
 
     if running_pid(paths) is not None:
         click.echo(f"omd is already running on root {paths.root}")

@@ -68,7 +68,7 @@ WAIT (exit 0 once the template calls setSuccess true; replay is implied)
 
 
 def _kind_names() -> tuple[str, ...]:
-    from omd.events import KIND_NAMES
+    from omd.model.events import KIND_NAMES
 
     return KIND_NAMES
 
@@ -227,7 +227,7 @@ class Runner:
         """Events from a file of jsonlines (`-` is stdin), filtered here as the server would."""
         import msgspec
 
-        from omd.wire import encode_topic
+        from omd.model.wire import encode_topic
 
         self.live = False
         stream: Iterable[bytes]
@@ -381,7 +381,7 @@ def field_warnings(spec: Any, template: Any) -> list[str]:
 def _missing_field(name: str, kinds: Iterable[str], what: str) -> str | None:
     import difflib
 
-    from omd.events import KINDS
+    from omd.model.events import KINDS
 
     kinds = sorted(kinds)
     if name == "labels" or any(name in KINDS[k].type.__struct_encode_fields__ for k in kinds):

@@ -17,7 +17,7 @@ import msgspec
 
 from .errors import ConfigError
 from .paths import Paths
-from .subsystems import SUBSYSTEMS
+from omd.daemon.registry import SUBSYSTEMS
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

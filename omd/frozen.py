@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .events import ZERO_TIME
+from omd.model.events import ZERO_TIME
 from .objects import ObjectPath
 from .paths import Paths
-from .wire import rfc3339_ns
+from omd.model.wire import rfc3339_ns
 
 
 def node_flag(paths: Paths) -> Path:

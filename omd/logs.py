@@ -33,7 +33,7 @@ class _BusForwarder:
             return event_dict
         self._busy = True
         try:
-            from .events import Log
+            from omd.model.events import Log
 
             extras = " ".join(
                 f"{k}={v}" for k, v in event_dict.items()

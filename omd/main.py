@@ -69,7 +69,7 @@ def cli(ctx: click.Context, root: str | None, check_config: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    from .supervisor import serve
+    from omd.daemon.supervisor import serve
 
     try:
         code = serve(_paths(ctx))
@@ -83,7 +83,7 @@ def stop_daemon(paths: Paths, timeout: float, send: Callable[[int], None] | None
 
     `send(pid)` asks it to stop (default: SIGTERM); `om daemon stop` passes systemctl.
     """
-    from .supervisor import running_pid
+    from omd.daemon.supervisor import running_pid
 
     pid = running_pid(paths)
     if pid is None:
@@ -114,7 +114,7 @@ def stop(ctx: click.Context, timeout: float) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Say whether the daemon runs, and the state of each subsystem (exit 3 when not running)."""
-    from .supervisor import running_pid
+    from omd.daemon.supervisor import running_pid
 
     paths = _paths(ctx)
     pid = running_pid(paths)

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from . import durations
 from .errors import OmdError
 from .paths import Paths
-from .wire import rfc3339_ns
+from omd.model.wire import rfc3339_ns
 
 OBJECT_KINDS = ("svc", "vol", "cfg", "sec", "usr")
 # Kinds with an actor part in their instance config (resources, topology, ...).

@@ -34,8 +34,8 @@ import zmq
 
 from . import logs
 from .errors import FrameError
-from .events import Event
-from .wire import Message, decode, encode_data, encode_topic, rfc3339_ns
+from omd.model.events import Event
+from omd.model.wire import Message, decode, encode_data, encode_topic, rfc3339_ns
 
 if TYPE_CHECKING:
     from .paths import Paths

@@ -10,8 +10,8 @@ import pathlib
 import struct
 import sys
 
-from omd import events as ev
-from omd import wire
+from omd.model import events as ev
+from omd.model import wire
 from omd.filters import parse
 from omd.filters._program import encode_program
 

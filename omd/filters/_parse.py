@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from ..errors import FilterError, UnknownKindError
-from ..events import KIND_NAMES, kind_info
+from omd.model.events import KIND_NAMES, kind_info
 
 #: A data value or literal: a string, a number (always float), True, False or None.
 Value = Union[str, float, bool, None]

@@ -270,7 +270,7 @@ def test_gateway_kill_during_stream_resumes_without_loss(node):
     old = node.subsystem_pid("gateway")
     os.kill(old, signal.SIGKILL)
     # publish on the bus directly while the gateway is down: the journal keeps numbering them
-    from omd.events import NodeStatsUpdated
+    from omd.model.events import NodeStatsUpdated
     from omd.sockets import Publisher
     import zmq
     ctx = zmq.Context()

@@ -16,9 +16,9 @@ import time
 import pytest
 import zmq
 
-from omd.events import DaemonCtl, InstanceStatusUpdated
+from omd.model.events import DaemonCtl, InstanceStatusUpdated
 from omd.sockets import Publisher
-from omd.wire import decode_topic, topic_prefix
+from omd.model.wire import decode_topic, topic_prefix
 from tests.helpers import REPO, pids_under_root, ready_subscriber, wait_for
 
 
@@ -52,7 +52,7 @@ def test_new_publisher_process_loses_no_first_event(daemon, zctx):
     sub = ready_subscriber(zctx, daemon, [topic_prefix("NodeStatsUpdated")])
     code = textwrap.dedent(f"""
         import zmq
-        from omd.events import NodeStatsUpdated
+        from omd.model.events import NodeStatsUpdated
         from omd.sockets import Publisher
         ctx = zmq.Context()
         pub = Publisher(ctx, {daemon.endpoint("in")!r}, "n1", "burst")
@@ -122,7 +122,7 @@ def test_publisher_waits_for_its_subscribers_across_a_bus_restart(daemon, zctx):
 def test_renewing_subscriptions_loses_no_event(daemon, zctx):
     """Renewing the subscriptions (what a subscriber does after a bus restart) drops nothing
     of a stream published meanwhile: the topic is never cancelled at the bus."""
-    from omd.events import ObjectStatusUpdated
+    from omd.model.events import ObjectStatusUpdated
 
     sub = ready_subscriber(zctx, daemon, [topic_prefix("ObjectStatusUpdated")])
     pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")

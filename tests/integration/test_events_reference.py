@@ -10,7 +10,8 @@ import time
 
 import msgspec
 
-from omd import events, frozen
+from omd.model import events
+from omd import frozen
 from tests.helpers import REPO
 from tests.integration.test_sources_objects import BASE, bus, expect, post  # noqa: F401  (bus: fixture)
 
@@ -39,7 +40,7 @@ def names(cell):
 
 
 def test_table_lists_every_kind_once_with_kinds_facts():
-    """The table has one row per kind of omd.events.KINDS, with its data fields, replay and forwarded flags."""
+    """The table has one row per kind of omd.model.events.KINDS, with its data fields, replay and forwarded flags."""
     rows = reference_table()
     kinds = [row["Kind"] for row in rows]
     assert sorted(kinds) == sorted(events.KINDS) and len(kinds) == len(set(kinds))

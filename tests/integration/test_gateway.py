@@ -16,9 +16,9 @@ import httpx
 import httpx_sse
 import pytest
 
-from omd.events import InstanceStatusUpdated, NodeStatsUpdated, NodeStatusUpdated, ObjectStatusUpdated
+from omd.model.events import InstanceStatusUpdated, NodeStatsUpdated, NodeStatusUpdated, ObjectStatusUpdated
 from omd.sockets import Publisher
-from omd.wire import topic_prefix
+from omd.model.wire import topic_prefix
 from tests.helpers import REPO, ready_subscriber, wait_for
 from tests.sse import RawStream
 

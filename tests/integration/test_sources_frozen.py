@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 
-from omd import events, frozen
+from omd.model import events
+from omd import frozen
 from tests.integration.test_sources_objects import BASE, bus, expect, post  # noqa: F401  (bus: fixture)
 
 

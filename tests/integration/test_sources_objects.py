@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from omd import events
+from omd.model import events
 from omd.sockets import Publisher
 from tests.helpers import ready_subscriber, wait_for
 

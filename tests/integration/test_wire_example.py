@@ -10,9 +10,9 @@ import subprocess
 import sys
 import threading
 
-from omd.events import ObjectStatusUpdated
+from omd.model.events import ObjectStatusUpdated
 from omd.sockets import Publisher
-from omd.wire import topic_prefix
+from omd.model.wire import topic_prefix
 from tests.helpers import REPO, wait_for
 
 

@@ -1,4 +1,4 @@
-"""The discover scan: what it publishes for config file and frozen flag changes (omd.discover)."""
+"""The discover scan: what it publishes for config file and frozen flag changes (omd.subsystems.discover)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import pytest
 
 from omd import frozen
-from omd.discover import Discover
-from omd.events import ZERO_TIME
+from omd.subsystems.discover import Discover
+from omd.model.events import ZERO_TIME
 from omd.paths import Paths
 
 
@@ -136,7 +136,7 @@ def test_inotify_failure_falls_back_to_polling(paths, monkeypatch):
     import watchdog.observers
 
     from omd import config as configmod
-    from omd.discover import _start_observer
+    from omd.subsystems.discover import _start_observer
 
     class Broken(watchdog.observers.Observer):
         def schedule(self, *args, **kwargs):

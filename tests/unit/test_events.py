@@ -7,7 +7,7 @@ import re
 import msgspec
 import pytest
 
-from omd import events
+from omd.model import events
 from omd.errors import UnknownKindError, ValidationError
 from tests.helpers import REPO
 

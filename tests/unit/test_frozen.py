@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omd import frozen
-from omd.events import ZERO_TIME
+from omd.model.events import ZERO_TIME
 from omd.objects import ObjectPath
 from omd.paths import Paths
 

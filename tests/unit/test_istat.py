@@ -1,14 +1,14 @@
-"""istat's validation, frozen_at merge, persistence and resume (omd.istat)."""
+"""istat's validation, frozen_at merge, persistence and resume (omd.subsystems.istat)."""
 
 from __future__ import annotations
 
 import msgspec
 
 from omd import frozen
-from omd.events import ZERO_TIME, InstanceStatusPost, from_builtins
-from omd.istat import Istat
+from omd.model.events import ZERO_TIME, InstanceStatusPost, from_builtins
+from omd.subsystems.istat import Istat
 from omd.paths import Paths
-from omd.wire import Message, Meta, encode_data
+from omd.model.wire import Message, Meta, encode_data
 
 
 class FakePub:

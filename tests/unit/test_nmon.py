@@ -1,8 +1,8 @@
-"""Node stats from /proc and the score formula (omd.nmon)."""
+"""Node stats from /proc and the score formula (omd.subsystems.nmon)."""
 
 from __future__ import annotations
 
-from omd import nmon
+from omd.subsystems import nmon
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          1000000 kB

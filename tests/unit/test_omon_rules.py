@@ -1,11 +1,11 @@
-"""Object and cluster status aggregation rules, and when omon publishes (omd.omon)."""
+"""Object and cluster status aggregation rules, and when omon publishes (omd.subsystems.omon)."""
 
 from __future__ import annotations
 
 import pytest
 
-from omd.events import ZERO_TIME
-from omd.omon import Omon, aggregate, cluster_status
+from omd.model.events import ZERO_TIME
+from omd.subsystems.omon import Omon, aggregate, cluster_status
 
 FROZEN = "2026-01-01T00:00:00.000000000Z"
 

@@ -1,8 +1,8 @@
-"""Scheduler helpers: failure texts and schedule arithmetic (omd.scheduler)."""
+"""Scheduler helpers: failure texts and schedule arithmetic (omd.subsystems.scheduler)."""
 
 from __future__ import annotations
 
-from omd.scheduler import _advance, failure_text, stderr_tail
+from omd.subsystems.scheduler import _advance, failure_text, stderr_tail
 
 
 def test_failure_text_says_exit_code_signal_or_timeout():

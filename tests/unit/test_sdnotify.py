@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from omd.sdnotify import Notifier
+from omd.daemon.sdnotify import Notifier
 
 
 def test_notify_sends_datagram(tmp_path):

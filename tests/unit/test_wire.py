@@ -7,9 +7,9 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from omd import wire
+from omd.model import wire
 from omd.errors import FrameError
-from omd.events import InstanceStatusUpdated
+from omd.model.events import InstanceStatusUpdated
 
 
 def test_topic_sorts_labels_and_roundtrips():

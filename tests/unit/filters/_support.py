@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from omd import events as ev
-from omd import wire
+from omd.model import events as ev
+from omd.model import wire
 from omd.filters import implementations, parse
 
 

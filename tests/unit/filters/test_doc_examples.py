@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from omd import events as ev
+from omd.model import events as ev
 
 from ._support import frames, instance_status, matcher
 

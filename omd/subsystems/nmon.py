@@ -27,14 +27,15 @@ from typing import Any
 
 import structlog
 
-from . import __version__, config as configmod, frozen, logs, readiness
-from .config import Config
-from .errors import ConfigError
-from .events import (ZERO_TIME, NodeConfigUpdated, NodeFrozen, NodeMonitorDeleted, NodeMonitorUpdated,
+from omd import __version__, config as configmod, frozen, logs
+from omd.daemon import readiness
+from omd.config import Config
+from omd.errors import ConfigError
+from omd.model.events import (ZERO_TIME, NodeConfigUpdated, NodeFrozen, NodeMonitorDeleted, NodeMonitorUpdated,
                      NodeOsPathsUpdated, NodeStats, NodeStatsUpdated, NodeStatus, NodeStatusUpdated)
-from .paths import Paths
-from .sockets import subsystem_endpoints
-from .wire import rfc3339_ns, topic_prefix
+from omd.paths import Paths
+from omd.sockets import subsystem_endpoints
+from omd.model.wire import rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
 

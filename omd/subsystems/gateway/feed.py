@@ -20,11 +20,11 @@ import structlog
 import zmq
 import zmq.asyncio
 
-from ..journal import journal_out, journal_req, unpack_records
-from ..paths import Paths
+from omd.subsystems.journal import journal_out, journal_req, unpack_records
+from omd.paths import Paths
 
 if TYPE_CHECKING:
-    from .streams import Stream
+    from omd.subsystems.gateway.streams import Stream
 
 log = structlog.get_logger()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
@@ -92,7 +92,7 @@ class Feed:
         self.dealer = ctx.socket(zmq.DEALER)
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.connect(journal_req(paths))
-        from .. import filters
+        from omd import filters
 
         self.streams: set["Stream"] = set()
         self.bank = filters.MatcherBank()

@@ -36,18 +36,19 @@ import msgspec
 import structlog
 import zmq
 
-from . import frozen, logs, readiness
-from .config import Config
-from .errors import FrameError
-from .events import (ZERO_TIME, ClusterStatus, ClusterStatusUpdated, ObjectStatus, ObjectStatusDeleted,
+from omd import frozen, logs
+from omd.daemon import readiness
+from omd.config import Config
+from omd.errors import FrameError
+from omd.model.events import (ZERO_TIME, ClusterStatus, ClusterStatusUpdated, ObjectStatus, ObjectStatusDeleted,
                      ObjectStatusDone, ObjectStatusUpdated)
-from .journal import journal_req
-from .nmon import COMPAT
-from .objects import ObjectConfigError, ObjectPath, ObjectPathError, checksum, instance_config, \
+from omd.subsystems.journal import journal_req
+from omd.subsystems.nmon import COMPAT
+from omd.objects import ObjectConfigError, ObjectPath, ObjectPathError, checksum, instance_config, \
     iter_config_files, parse_config
-from .paths import Paths
-from .sockets import subsystem_endpoints
-from .wire import decode_topic, rfc3339_ns, topic_prefix
+from omd.paths import Paths
+from omd.sockets import subsystem_endpoints
+from omd.model.wire import decode_topic, rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from .errors import FrameError, UnknownKindError, ValidationError
-from .events import KINDS, Event, decode_data
+from omd.errors import FrameError, UnknownKindError, ValidationError
+from omd.model.events import KINDS, Event, decode_data
 
 SEP = b"\0"
 

@@ -2,7 +2,7 @@
 
 It listens on `var/run/omd/api.sock` (root role for uid 0 and the daemon's uid) and, when
 configured, on TCP (TLS with `tls_cert`/`tls_key`, bearer tokens). Events come numbered from
-the journal (omd.journal) through `Feed`; streams are served by `Stream`; routes live in
+the journal (omd.subsystems.journal) through `Feed`; streams are served by `Stream`; routes live in
 `app`. On SIGTERM every open stream ends with a gap event (no id), so clients resume with
 Last-Event-ID from the restarted gateway without losing anything.
 """
@@ -19,14 +19,14 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
-from .. import readiness
-from ..config import Config
-from ..events import DaemonListenerUpdated
-from ..paths import Paths
-from ..sockets import Publisher
-from ..wire import rfc3339_ns
-from .app import Gateway
-from .feed import Feed
+from omd.daemon import readiness
+from omd.config import Config
+from omd.model.events import DaemonListenerUpdated
+from omd.paths import Paths
+from omd.sockets import Publisher
+from omd.model.wire import rfc3339_ns
+from omd.subsystems.gateway.app import Gateway
+from omd.subsystems.gateway.feed import Feed
 
 log = structlog.get_logger()
 
@@ -53,7 +53,7 @@ async def serve(config: Config, paths: Paths) -> int:
     feed = Feed(actx, paths)
     feed.start()
     gateway = Gateway(config, feed, publisher, paths)
-    from ..logs import attach_publisher
+    from omd.logs import attach_publisher
 
     attach_publisher(publisher)
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=2.0, handle_signals=False)
@@ -87,7 +87,7 @@ async def serve(config: Config, paths: Paths) -> int:
     await asyncio.sleep(0)  # let writers flush their gap events
     await runner.cleanup()
     await feed.close()
-    from ..logs import detach_publisher
+    from omd.logs import detach_publisher
 
     detach_publisher()
     publisher.close()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from .errors import UnknownKindError, ValidationError
+from omd.errors import UnknownKindError, ValidationError
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

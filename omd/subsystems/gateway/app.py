@@ -26,15 +26,16 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from .. import durations, events as ev
-from ..config import Config
-from ..errors import OmdError, UnknownKindError, ValidationError
-from ..sockets import Publisher
-from ..wire import rfc3339_ns
-from .auth import Authenticator, AuthError, Principal
-from .feed import Feed, JournalUnavailable, events_from
-from .metrics import Metrics
-from .streams import Stream, selector_patterns
+from omd import durations
+from omd.model import events as ev
+from omd.config import Config
+from omd.errors import OmdError, UnknownKindError, ValidationError
+from omd.sockets import Publisher
+from omd.model.wire import rfc3339_ns
+from omd.subsystems.gateway.auth import Authenticator, AuthError, Principal
+from omd.subsystems.gateway.feed import Feed, JournalUnavailable, events_from
+from omd.subsystems.gateway.metrics import Metrics
+from omd.subsystems.gateway.streams import Stream, selector_patterns
 
 log = structlog.get_logger()
 
@@ -113,7 +114,7 @@ class Gateway:
 
     async def get_events(self, request: web.Request) -> web.StreamResponse:
         """GET /api/node/name/{nodename}/daemon/event: the SSE stream."""
-        from .. import filters  # imported late: the matcher build is logged once per process
+        from omd import filters  # imported late: the matcher build is logged once per process
 
         principal: Principal = request[PRINCIPAL]
         nodename = request.match_info["nodename"]
@@ -178,7 +179,7 @@ class Gateway:
 
     async def get_cluster_status(self, request: web.Request) -> web.Response:
         """GET /api/cluster/status: the dataset, restricted to the caller's namespaces."""
-        from ..state import Entry, dataset
+        from omd.model.state import Entry, dataset
 
         principal: Principal = request[PRINCIPAL]
         reply = await self.feed.request(b"snapshot")
@@ -248,7 +249,7 @@ class Gateway:
         The flag file is the state; the discover subsystem publishes NodeFrozenFile* and the
         node monitor NodeFrozen and NodeStatusUpdated when it changes.
         """
-        from .. import frozen
+        from omd import frozen
 
         _require(request[PRINCIPAL], "admin")
         nodename = request.match_info["nodename"]
@@ -264,8 +265,8 @@ class Gateway:
     async def post_object_action(self, request: web.Request) -> web.Response:
         """POST /api/object/path/{namespace}/{kind}/{name}/action/{freeze|unfreeze}: this node's
         instance frozen flag (operator on the namespace)."""
-        from .. import frozen
-        from ..objects import ObjectPath, ObjectPathError
+        from omd import frozen
+        from omd.objects import ObjectPath, ObjectPathError
 
         principal: Principal = request[PRINCIPAL]
         _require(principal, "operator")
@@ -286,7 +287,7 @@ class Gateway:
         """POST /api/daemon/subsystem/{name}/action/restart: ask the supervisor to restart one
         subsystem (root). Published as DaemonCtl {component, action} (labels id, origin=api,
         node); the supervisor acts on it and publishes the subsystem's new state."""
-        from ..subsystems import SUBSYSTEMS
+        from omd.daemon.registry import SUBSYSTEMS
 
         _require(request[PRINCIPAL], "root")
         name = request.match_info["name"]
@@ -303,7 +304,7 @@ class Gateway:
 
     async def get_openapi(self, request: web.Request) -> web.Response:
         """GET /api/openapi.json."""
-        text = resources.files("omd.gateway").joinpath("openapi.json").read_text()
+        text = resources.files("omd.subsystems.gateway").joinpath("openapi.json").read_text()
         return web.Response(text=text, content_type="application/json")
 
     def app(self) -> web.Application:

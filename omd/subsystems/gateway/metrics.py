@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .feed import Feed
+    from omd.subsystems.gateway.feed import Feed
 
 
 class Metrics(Collector):

@@ -26,14 +26,15 @@ from typing import Any
 import msgspec
 import structlog
 
-from . import frozen, logs, readiness
-from .config import Config
-from .errors import ValidationError
-from .events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
-from .objects import ObjectPath, ObjectPathError
-from .paths import Paths
-from .sockets import subsystem_endpoints
-from .wire import Message, rfc3339_ns, topic_prefix
+from omd import frozen, logs
+from omd.daemon import readiness
+from omd.config import Config
+from omd.errors import ValidationError
+from omd.model.events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
+from omd.objects import ObjectPath, ObjectPathError
+from omd.paths import Paths
+from omd.sockets import subsystem_endpoints
+from omd.model.wire import Message, rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
 

@@ -22,11 +22,11 @@ from typing import Any, Callable
 import msgspec
 from aiohttp import web
 
-from ..events import KINDS, REPLAY_ON_REQUEST, SubscriptionError, SubscriptionQueueThreshold
-from ..wire import encode_topic, rfc3339_ns
-from .. import sse
-from .auth import Principal
-from .feed import Feed, FeedEvent, events_from, label
+from omd.model.events import KINDS, REPLAY_ON_REQUEST, SubscriptionError, SubscriptionQueueThreshold
+from omd.model.wire import encode_topic, rfc3339_ns
+from omd.model import sse
+from omd.subsystems.gateway.auth import Principal
+from omd.subsystems.gateway.feed import Feed, FeedEvent, events_from, label
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode

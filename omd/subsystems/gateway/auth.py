@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..config import TokenEntry
+from omd.config import TokenEntry
 
 ROLES = ("guest", "operator", "admin", "root")
 

@@ -18,10 +18,10 @@ import threading
 import structlog
 import zmq
 
-from . import readiness
-from .config import Config
-from .paths import Paths
-from .sockets import READY_TOPIC
+from omd.daemon import readiness
+from omd.config import Config
+from omd.paths import Paths
+from omd.sockets import READY_TOPIC
 
 log = structlog.get_logger()
 INPROC_OUT = "inproc://bus-out"

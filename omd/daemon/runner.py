@@ -1,9 +1,9 @@
-"""Child-process entry point: `python -m omd.runner NAME --root ROOT --parent PID`.
+"""Child-process entry point: `python -m omd.daemon.runner NAME --root ROOT --parent PID`.
 
 The supervisor hands the configuration it validated in `$OMD_CONFIG_JSON`, so every
 subsystem runs with the same configuration even if the file changed meanwhile. The child
 asks the kernel for SIGTERM when the supervisor dies, so no subsystem outlives it. It takes
-the readiness pipe (omd.readiness) that the subsystem reports on.
+the readiness pipe (omd.daemon.readiness) that the subsystem reports on.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import sys
 
 import msgspec
 
-from . import config as configmod, logs, readiness
-from .config import Config
-from .paths import Paths
-from .subsystems import SUBSYSTEMS
+from omd import config as configmod, logs
+from omd.daemon import readiness
+from omd.config import Config
+from omd.paths import Paths
+from omd.daemon.registry import SUBSYSTEMS
 
 PR_SET_PDEATHSIG = 1
 
@@ -37,7 +38,7 @@ def _die_with_parent(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subsystem until it returns; the return value is the exit code."""
-    parser = argparse.ArgumentParser(prog="omd.runner")
+    parser = argparse.ArgumentParser(prog="omd.daemon.runner")
     parser.add_argument("name", choices=sorted(SUBSYSTEMS))
     parser.add_argument("--root", required=True)
     parser.add_argument("--parent", type=int, default=0)

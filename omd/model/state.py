@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 import msgspec
 
-from .events import KINDS, identity_of
+from omd.model.events import KINDS, identity_of
 
 _decode = msgspec.json.Decoder().decode
 

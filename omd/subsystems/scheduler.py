@@ -15,7 +15,7 @@ Each run publishes, with labels node and origin=scheduler, as upstream's schedul
 DaemonSchedulerUpdated {node, scheduler {id, state, configured_at, created_at, updated_at,
 count (jobs configured), max_running}} (Lh) is published when the scheduler's state changes:
 `running` at start, `stopped` when it stops. The supervisor does not publish this kind
-(it is not in omd.subsystems.STATE_KINDS): its process states lack count and max_running.
+(it is not in omd.daemon.registry.STATE_KINDS): its process states lack count and max_running.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from typing import IO, Any
 
 import structlog
 
-from . import logs, readiness
-from .config import Config, SchedulerJob
-from .events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
-from .paths import Paths
-from .sockets import subsystem_endpoints
-from .wire import rfc3339_ns
+from omd import logs
+from omd.daemon import readiness
+from omd.config import Config, SchedulerJob
+from omd.model.events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
+from omd.paths import Paths
+from omd.sockets import subsystem_endpoints
+from omd.model.wire import rfc3339_ns
 
 log = structlog.get_logger()
 

@@ -36,16 +36,17 @@ from typing import Any, Callable
 
 import structlog
 
-from . import frozen, logs, readiness
-from .config import Config
-from .events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, Event, InstanceConfigDeleted,
+from omd import frozen, logs
+from omd.daemon import readiness
+from omd.config import Config
+from omd.model.events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, Event, InstanceConfigDeleted,
                      InstanceConfigManagerDone, InstanceConfigUpdated, InstanceFrozenFileRemoved,
                      InstanceFrozenFileUpdated, NodeFrozenFileRemoved, NodeFrozenFileUpdated, ObjectCreated,
                      ObjectDeleted)
-from .objects import ObjectConfigError, ObjectPath, checksum, instance_config, iter_config_files, parse_config
-from .paths import Paths
-from .sockets import subsystem_endpoints
-from .wire import rfc3339_ns
+from omd.objects import ObjectConfigError, ObjectPath, checksum, instance_config, iter_config_files, parse_config
+from omd.paths import Paths
+from omd.sockets import subsystem_endpoints
+from omd.model.wire import rfc3339_ns
 
 log = structlog.get_logger()
 

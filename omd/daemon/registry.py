@@ -7,17 +7,17 @@ list is empty), and stops them in reverse order.
 
 from __future__ import annotations
 
-from . import events
+from omd.model import events
 
 SUBSYSTEMS: dict[str, str] = {
-    "bus": "omd.bus",
-    "journal": "omd.journal",
-    "gateway": "omd.gateway",
-    "nmon": "omd.nmon",
-    "discover": "omd.discover",
-    "istat": "omd.istat",
-    "omon": "omd.omon",
-    "scheduler": "omd.scheduler",
+    "bus": "omd.subsystems.bus",
+    "journal": "omd.subsystems.journal",
+    "gateway": "omd.subsystems.gateway",
+    "nmon": "omd.subsystems.nmon",
+    "discover": "omd.subsystems.discover",
+    "istat": "omd.subsystems.istat",
+    "omon": "omd.subsystems.omon",
+    "scheduler": "omd.subsystems.scheduler",
 }
 
 # Started when `[daemon] subsystems` is left empty.

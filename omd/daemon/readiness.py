@@ -1,6 +1,6 @@
 """Readiness of a subsystem process, reported to the supervisor through a pipe.
 
-The supervisor passes the write end of a pipe in `$OMD_READY_FD`; `omd.runner` takes it
+The supervisor passes the write end of a pipe in `$OMD_READY_FD`; `omd.daemon.runner` takes it
 (`take_fd`) before the subsystem starts, and the subsystem calls `ready()` once it serves
 (sockets bound, initial state published), which writes one byte and closes the pipe. Until
 then the supervisor reports the subsystem as `starting`, and the daemon as `starting` until

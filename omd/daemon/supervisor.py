@@ -4,8 +4,8 @@ It owns the daemon's life cycle:
 
 - one daemon per root, enforced by an flock on the pid file;
 - the bus starts first (ready once the supervisor's publisher completed the bus handshake);
-  then the configured subsystems start, each its own process (`python -m omd.runner NAME`),
-  `starting` until it reports ready through its readiness pipe (omd.readiness); the daemon
+  then the configured subsystems start, each its own process (`python -m omd.daemon.runner NAME`),
+  `starting` until it reports ready through its readiness pipe (omd.daemon.readiness); the daemon
   is `started` (READY=1 for systemd) once all are ready, or at `start_timeout`;
 - a subsystem that dies is restarted with exponential backoff, and each change of state is
   published (DaemonStatusUpdated with the `subsystems` map, plus the subsystem's own
@@ -33,16 +33,16 @@ import msgspec
 import structlog
 import zmq
 
-from . import __version__, config as configmod, logs
-from .config import Config
-from .errors import AlreadyRunningError, ConfigError
-from .events import DaemonStatusUpdated, WatchDog
-from .paths import Paths
-from .sdnotify import Notifier
-from .readiness import READY_FD_ENV
-from .sockets import Publisher, Subscriber
-from .subsystems import DEFAULT, STATE_KINDS
-from .wire import rfc3339_ns, topic_prefix
+from omd import __version__, config as configmod, logs
+from omd.config import Config
+from omd.errors import AlreadyRunningError, ConfigError
+from omd.model.events import DaemonStatusUpdated, WatchDog
+from omd.paths import Paths
+from omd.daemon.sdnotify import Notifier
+from omd.daemon.readiness import READY_FD_ENV
+from omd.sockets import Publisher, Subscriber
+from omd.daemon.registry import DEFAULT, STATE_KINDS
+from omd.model.wire import rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
 
@@ -247,7 +247,7 @@ class Supervisor:
         env = dict(os.environ)
         env["OMD_CONFIG_JSON"] = msgspec.json.encode(self.config).decode()
         env.pop("NOTIFY_SOCKET", None)
-        cmd = [sys.executable, "-m", "omd.runner", child.name, "--root", str(self.paths.root),
+        cmd = [sys.executable, "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
                "--parent", str(os.getpid())]
         self._close_ready(child)
         ready_r, ready_w = os.pipe()

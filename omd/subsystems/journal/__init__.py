@@ -5,7 +5,7 @@ unsigned 64-bit integer, strictly increasing, also across restarts: ids are rese
 blocks recorded in `var/lib/omd/journal/idbase` before use). It keeps:
 
 - a ring of the last `[gateway] ring_size` events, for resumes by Last-Event-ID;
-- the compacted log (omd.state), for replay and the cluster dataset. Each state change is
+- the compacted log (omd.model.state), for replay and the cluster dataset. Each state change is
   appended to `var/lib/omd/journal/state.log` as it happens (a kill -9 loses none); the log
   is compacted into `state.json` when it grows past twice the state.
 
@@ -45,11 +45,12 @@ import msgspec
 import structlog
 import zmq
 
-from . import readiness, sse
-from .config import Config
-from .paths import Paths
-from .sockets import Subscriber
-from .state import CompactedLog
+from omd.daemon import readiness
+from omd.model import sse
+from omd.config import Config
+from omd.paths import Paths
+from omd.sockets import Subscriber
+from omd.model.state import CompactedLog
 
 log = structlog.get_logger()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call

@@ -1,0 +1,1 @@
+"""The daemon's process plumbing: the supervisor, the subsystem registry and runtime, readiness."""

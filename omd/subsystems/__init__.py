@@ -1,0 +1,1 @@
+"""One module or package per subsystem process (bus, journal, gateway, event sources)."""
