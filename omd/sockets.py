@@ -26,19 +26,14 @@ import os
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import structlog
 import zmq
 
-from . import logs
 from .errors import FrameError
 from omd.model.events import Event
 from omd.model.wire import Message, decode, encode_data, encode_topic, rfc3339_ns
-
-if TYPE_CHECKING:
-    from .paths import Paths
 
 READY_TOPIC = b"\xffomd.ready"
 DRAIN_INTERVAL = 0.02
@@ -48,6 +43,9 @@ REJOIN_WINDOW = 1.0
 MONITOR_INTERVAL = 0.05
 _SNDMORE = zmq.SNDMORE
 PROBE_PREFIX = b"\xffomd.probe."
+# A journal subscribes to this prefix + its incarnation's first id, so that every publisher
+# sees a journal arrive (at its own start, or a restarted journal) and republishes its state.
+JOURNAL_TOPIC = b"\xffomd.journal."
 
 log = structlog.get_logger()
 
@@ -91,6 +89,25 @@ class Publisher:
         self._sock.connect(endpoint)
 
     @property
+    def socket(self) -> zmq.Socket:
+        """The XPUB socket, for polling: readable when subscription messages wait."""
+        return self._sock
+
+    @property
+    def sent(self) -> dict[str, int]:
+        """The last seq published per kind (what a journal barrier waits for)."""
+        return self._seq
+
+    def poll_subscriptions(self) -> None:
+        """Apply the subscription messages queued so far (cheap when there are none)."""
+        if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._drain()
+
+    def journal_topics(self) -> set[bytes]:
+        """The journal incarnation topics currently subscribed (see JOURNAL_TOPIC)."""
+        return {t for t in self.subscriptions if t.startswith(JOURNAL_TOPIC)}
+
+    @property
     def ready(self) -> bool:
         """True while the bus's subscriptions are known to this publisher."""
         return READY_TOPIC in self.subscriptions
@@ -124,7 +141,7 @@ class Publisher:
                     continue
                 recent = {t for t, at in self._removed.items() if now - at <= REJOIN_WINDOW}
                 self._rejoin = {t for t in recent | self.subscriptions
-                                if not t.startswith(PROBE_PREFIX) and t != READY_TOPIC}
+                                if not t.startswith((PROBE_PREFIX, JOURNAL_TOPIC)) and t != READY_TOPIC}
                 self._rejoin_deadline = 0.0
                 self._removed.clear()
         return got
@@ -351,33 +368,4 @@ class Subscriber:
         self.sock.close(linger=0)
 
 
-@contextmanager
-def subsystem_endpoints(paths: "Paths", origin: str, name: str, topics: Iterable[bytes] | None = None,
-                        ) -> Iterator[tuple[zmq.Context, Publisher, Subscriber | None]]:
-    """The bus ends of one subsystem process: `(ctx, publisher, subscriber)`.
-
-    The subscriber exists when `topics` are given; its subscriptions are then confirmed in
-    force (probe handshake, up to 10 s, else the warning `<name>_subscription_unconfirmed`)
-    before the block runs, so state the block reads next and a later change of it cannot
-    both be missed: the change arrives as an event. On exit, whatever the cause, the log
-    publisher is detached, the sockets closed (the publisher lingers to flush its last
-    events, see `Publisher.close`) and the context terminated.
-    """
-    ctx = zmq.Context()
-    pub = Publisher(ctx, paths.endpoint(paths.bus_in), origin=origin, name=name)
-    sub = None
-    try:
-        if topics is not None:
-            sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=topics)
-            if not pub.wait_subscription(sub.probe(), 10):
-                log.warning(f"{name}_subscription_unconfirmed")
-        yield ctx, pub, sub
-    finally:
-        logs.detach_publisher()
-        if sub is not None:
-            sub.close()
-        pub.close()
-        ctx.term()
-
-
-__all__ = ["Publisher", "Subscriber", "subsystem_endpoints", "READY_TOPIC", "PROBE_PREFIX", "rfc3339_ns"]
+__all__ = ["Publisher", "Subscriber", "READY_TOPIC", "PROBE_PREFIX", "JOURNAL_TOPIC", "rfc3339_ns"]

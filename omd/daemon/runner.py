@@ -1,9 +1,12 @@
-"""Child-process entry point: `python -m omd.daemon.runner NAME --root ROOT --parent PID`.
+"""Child-process entry point: `python -m omd.daemon.runner ID --root ROOT --parent PID --config-fd N`.
 
-The supervisor hands the configuration it validated in `$OMD_CONFIG_JSON`, so every
-subsystem runs with the same configuration even if the file changed meanwhile. The child
-asks the kernel for SIGTERM when the supervisor dies, so no subsystem outlives it. It takes
-the readiness pipe (omd.daemon.readiness) that the subsystem reports on.
+`ID` is a subsystem instance (`nmon`, `hb#1.tx`, see omd.daemon.registry). The supervisor
+hands the configuration it validated through an anonymous memory file (`--config-fd`), so
+every subsystem runs with the same configuration even if the file changed meanwhile, with no
+size limit, and without secrets in the environment (`/proc/<pid>/environ` is readable more
+widely than a descriptor). The child asks the kernel for SIGTERM when the supervisor dies, so
+no subsystem outlives it, takes the readiness pipe (omd.daemon.readiness), and runs the
+subsystem module's `run(rt)` on a `Runtime`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import sys
 import msgspec
 
 from omd import config as configmod, logs
-from omd.daemon import readiness
 from omd.config import Config
+from omd.daemon import readiness
+from omd.daemon.registry import UnknownSubsystemError, parse_instance
+from omd.daemon.runtime import Runtime
 from omd.paths import Paths
-from omd.daemon.registry import SUBSYSTEMS
 
 PR_SET_PDEATHSIG = 1
 
@@ -36,21 +40,32 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(0)
 
 
+def read_config_fd(fd: int) -> Config:
+    """Decode the configuration the supervisor wrote into descriptor `fd` (then closed)."""
+    with os.fdopen(fd, "rb") as f:
+        return msgspec.json.decode(f.read(), type=Config)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one subsystem until it returns; the return value is the exit code."""
+    """Run one subsystem instance until it returns; the return value is the exit code."""
     parser = argparse.ArgumentParser(prog="omd.daemon.runner")
-    parser.add_argument("name", choices=sorted(SUBSYSTEMS))
+    parser.add_argument("instance")
     parser.add_argument("--root", required=True)
     parser.add_argument("--parent", type=int, default=0)
+    parser.add_argument("--config-fd", type=int, default=-1)
     args = parser.parse_args(argv)
+    try:
+        instance = parse_instance(args.instance)
+    except UnknownSubsystemError as exc:
+        parser.error(str(exc))
     _die_with_parent(args.parent)
     readiness.take_fd()
     paths = Paths.resolve(args.root)
-    raw = os.environ.pop("OMD_CONFIG_JSON", "")
-    config = msgspec.json.decode(raw, type=Config) if raw else configmod.load(paths)
-    logs.configure(args.name, config.log.level, config.log.format)
-    module = importlib.import_module(SUBSYSTEMS[args.name])
-    return int(module.run(config, paths) or 0)
+    config = read_config_fd(args.config_fd) if args.config_fd >= 0 else configmod.load(paths)
+    logs.configure(instance.id, config.log.level, config.log.format)
+    module = importlib.import_module(instance.kind.module)
+    rt = Runtime(instance.id, config, paths, owned_sockets=instance.kind.sockets)
+    return int(module.run(rt) or 0)
 
 
 if __name__ == "__main__":

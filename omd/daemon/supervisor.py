@@ -3,17 +3,24 @@
 It owns the daemon's life cycle:
 
 - one daemon per root, enforced by an flock on the pid file;
-- the bus starts first (ready once the supervisor's publisher completed the bus handshake);
-  then the configured subsystems start, each its own process (`python -m omd.daemon.runner NAME`),
-  `starting` until it reports ready through its readiness pipe (omd.daemon.readiness); the daemon
-  is `started` (READY=1 for systemd) once all are ready, or at `start_timeout`;
-- a subsystem that dies is restarted with exponential backoff, and each change of state is
-  published (DaemonStatusUpdated with the `subsystems` map, plus the subsystem's own
-  Daemon*Updated kind where one exists) and written to `status.json` for `omd status`;
+- the bus starts first (ready once the supervisor's publisher completed the bus handshake),
+  then the journal, and once the journal is ready (so that it journals their first events)
+  the other instances of omd.daemon.registry, each its own process
+  (`python -m omd.daemon.runner ID`) in its own process group (a terminal's Ctrl-C reaches
+  the supervisor only: the supervisor alone decides the order of a stop), `starting` until it
+  reports ready through its readiness pipe (omd.daemon.readiness); the daemon is `started`
+  (READY=1 for systemd) once all are ready, or `degraded` at `start_timeout`;
+- a subsystem that dies is restarted with exponential backoff, its socket files are removed,
+  the daemon is `degraded` until it runs again, and each change of state is published
+  (DaemonStatusUpdated with the `subsystems` map, plus the subsystem's own Daemon*Updated
+  kind where one exists) and written to `status.json` for `omd status`;
 - WatchDog is published every `watchdog_interval`; the supervisor receives it back through
   the bus and pings the systemd watchdog only while that round trip works;
-- SIGTERM/SIGINT stop everything in reverse order (SIGKILL after `stop_grace`), SIGHUP
-  reloads the configuration (a bad file is logged and the running one kept).
+- DaemonCtl restarts one instance, obeyed only from the gateway process (its publisher id
+  names the gateway and the gateway's current pid), as the kind's publish rights say;
+- SIGTERM/SIGINT stop everything in reverse order (SIGKILL after `stop_grace`); SIGHUP reloads
+  the configuration and restarts only the instances whose configuration changed (a bad or
+  missing file, or a node rename, is logged and the running configuration kept).
 """
 
 from __future__ import annotations
@@ -36,22 +43,62 @@ import zmq
 from omd import __version__, config as configmod, logs
 from omd.config import Config
 from omd.errors import AlreadyRunningError, ConfigError
-from omd.model.events import DaemonStatusUpdated, WatchDog
+from omd.model.events import KINDS, DaemonStatusUpdated, WatchDog
 from omd.paths import Paths
 from omd.daemon.sdnotify import Notifier
 from omd.daemon.readiness import READY_FD_ENV
+from omd.daemon.registry import STATE_KINDS, Instance, instances
+from omd.daemon.runtime import journal_barrier
 from omd.sockets import Publisher, Subscriber
-from omd.daemon.registry import DEFAULT, STATE_KINDS
 from omd.model.wire import rfc3339_ns, topic_prefix
 
 log = structlog.get_logger()
 
+# How long the other subsystems wait for the journal to be ready before they start anyway.
+JOURNAL_START_WAIT = 15.0
+# How long "started" waits for the journal to hold the supervisor's own state events.
+STARTED_BARRIER = 5.0
+
+
+def next_backoff(previous: float, ran_for: float, initial: float, maximum: float, reset_after: float) -> float:
+    """The delay before restarting a subsystem that died after running `ran_for` seconds.
+
+    Doubles from `initial` up to `maximum` while the process keeps dying young; a process that
+    ran `reset_after` seconds or more starts over at `initial`.
+    """
+    if ran_for >= reset_after:
+        return initial
+    return min(max(previous * 2, initial), maximum)
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """What a reload does: instances to stop (gone), restart (changed) and start (new)."""
+
+    stop: tuple[str, ...]
+    restart: tuple[str, ...]
+    start: tuple[str, ...]
+    order: tuple[Instance, ...]
+
+
+def plan_reload(running: dict[str, bytes], new: Config) -> ReloadPlan:
+    """Compare the running instances' configuration signatures with `new` (pure)."""
+    order = tuple(instances(new))
+    wanted = {inst.id: inst for inst in order}
+    stop = tuple(i for i in reversed(list(running)) if i not in wanted)
+    restart = tuple(inst.id for inst in order if inst.id in running
+                    and running[inst.id] != inst.kind.signature(new))
+    start = tuple(inst.id for inst in order if inst.id not in running)
+    return ReloadPlan(stop, restart, start, order)
+
 
 @dataclass
 class Child:
-    """One subsystem process and its restart bookkeeping."""
+    """One subsystem instance's process and its restart bookkeeping."""
 
     name: str
+    instance: Instance
+    signature: bytes = b""
     proc: subprocess.Popen[bytes] | None = None
     state: str = "stopped"
     restarts: int = 0
@@ -62,7 +109,14 @@ class Child:
     ready_at: str = ""
     last_exit: int | None = None
     ready_fd: int | None = None  # read end of the readiness pipe until the child reports
+    held: bool = False  # not spawned yet: waits for the journal (see Supervisor.run)
+    planned: bool = False  # the next start is a requested restart (reload, DaemonCtl), not a crash
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, instance: Instance, config: Config) -> "Child":
+        """A stopped child for `instance` under `config`."""
+        return cls(instance.id, instance, instance.kind.signature(config))
 
     def as_dict(self) -> dict[str, Any]:
         """The state published in DaemonStatusUpdated.subsystems and status.json."""
@@ -133,8 +187,7 @@ class Supervisor:
         self.config = config
         self.paths = paths
         self.nodename = config.nodename
-        names = ["bus", *(config.daemon.subsystems or DEFAULT)]
-        self.children = {name: Child(name) for name in names}
+        self.children = {inst.id: Child.of(inst, config) for inst in instances(config)}
         self.notifier = Notifier()
         self.ctx: zmq.Context | None = None
         self.pub: Publisher | None = None
@@ -147,6 +200,8 @@ class Supervisor:
         self._last_watchdog_sent = 0.0
         self._last_watchdog_seen = 0.0
         self._last_sd_ping = 0.0
+        self._journal_topics: set[bytes] = set()
+        self._journal_wait_until = 0.0
 
     # ---------------------------------------------------------------- life cycle
 
@@ -165,9 +220,18 @@ class Supervisor:
             self.notifier.notify(f"STATUS=bus up, node {self.nodename}, starting the subsystems")
             self._publish_status("starting")
             self._start_deadline = time.monotonic() + self.config.daemon.start_timeout
+            # The journal first: what the sources publish at start must reach its subscription.
+            journal = self.children.get("journal")
+            self._journal_wait_until = time.monotonic() + min(JOURNAL_START_WAIT,
+                                                              self.config.daemon.start_timeout)
             for child in self.children.values():
-                if child.name != "bus":
+                if child.name == "bus":
+                    continue
+                if journal is not None and child is not journal:
+                    child.state, child.held = "starting", True
+                else:
                     self._spawn(child)
+            self._release_held()
             self._loop()
             return 0
         finally:
@@ -206,6 +270,8 @@ class Supervisor:
         poller = self._poller
         poller.register(self.sub.sock, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        assert self.pub is not None
+        poller.register(self.pub.socket, zmq.POLLIN)  # subscriptions: a journal arriving
         while True:
             timeout = self._next_timeout()
             self.sub.resubscribe_if_reconnected()
@@ -228,7 +294,9 @@ class Supervisor:
                 self._reload()
             self._reap()
             self._start_due()
+            self._release_held()
             self._check_started()
+            self._check_journal()
             self._watchdog()
 
     def _next_timeout(self) -> float:
@@ -239,26 +307,46 @@ class Supervisor:
                 timeout = min(timeout, max(0.0, child.next_start - now))
         if self.status == "starting":
             timeout = min(timeout, max(0.0, self._start_deadline - now))
+        if any(c.held for c in self.children.values()):
+            timeout = min(timeout, max(0.0, self._journal_wait_until - now))
         return min(timeout, 1.0)
 
     # ---------------------------------------------------------------- children
 
+    def _config_fd(self) -> int:
+        """An anonymous memory file holding the configuration, positioned at its start.
+
+        Neither the environment (limited to 128 KiB per variable, and readable in
+        /proc/<pid>/environ) nor the command line carries it.
+        """
+        fd = os.memfd_create("omd-config", os.MFD_CLOEXEC)
+        view = memoryview(msgspec.json.encode(self.config))
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
     def _spawn(self, child: Child) -> None:
         env = dict(os.environ)
-        env["OMD_CONFIG_JSON"] = msgspec.json.encode(self.config).decode()
         env.pop("NOTIFY_SOCKET", None)
-        cmd = [sys.executable, "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
-               "--parent", str(os.getpid())]
         self._close_ready(child)
+        child.held = False
         ready_r, ready_w = os.pipe()
+        config_fd = self._config_fd()
         env[READY_FD_ENV] = str(ready_w)
+        cmd = [sys.executable, "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
+               "--parent", str(os.getpid()), "--config-fd", str(config_fd)]
         try:
-            child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, pass_fds=(ready_w,))
+            # Its own process group: a terminal's SIGINT (Ctrl-C) or `timeout`'s signal to our
+            # group reaches the supervisor only, which then stops the children in order.
+            child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                          pass_fds=(ready_w, config_fd), process_group=0)
         except BaseException:
             os.close(ready_r)
             raise
         finally:
             os.close(ready_w)
+            os.close(config_fd)
         os.set_blocking(ready_r, False)
         child.ready_fd = ready_r
         self._poller.register(ready_r, zmq.POLLIN)
@@ -287,10 +375,31 @@ class Supervisor:
         child.ready_at = rfc3339_ns()
         log.info("subsystem_ready", name=child.name, child_pid=child.proc.pid if child.proc else 0,
                  after=round(time.monotonic() - child.started_mono, 3))
+        if self.status == "degraded" and self._all_running():
+            self.status = "started"
+            log.info("daemon_recovered", node=self.nodename)
         if child.name == "bus":
-            self._write_status()
+            self._write_status()  # the caller publishes once the bus is known ready
         else:
             self._publish_status(self.status, child)
+        if child.name == "journal":
+            self._release_held()
+
+    def _all_running(self) -> bool:
+        return all(c.state == "running" for c in self.children.values())
+
+    def _release_held(self) -> None:
+        """Spawn the subsystems held for the journal once it is ready (or has had its time)."""
+        held = [c for c in self.children.values() if c.held]
+        if not held:
+            return
+        journal = self.children.get("journal")
+        if journal is not None and journal.state != "running" and time.monotonic() < self._journal_wait_until:
+            return
+        if journal is not None and journal.state != "running":
+            log.error("journal_not_ready", waited=JOURNAL_START_WAIT, starting=[c.name for c in held])
+        for child in held:
+            self._spawn(child)
 
     def _bus_ready(self, bus: Child) -> None:
         """The bus is ready when its subscriptions reach our publisher, whatever its pipe says."""
@@ -319,7 +428,13 @@ class Supervisor:
                       start_timeout=self.config.daemon.start_timeout)
         log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
                  version=__version__, subsystems=list(self.children), not_ready=waiting)
-        self._publish_status("started")
+        status = "degraded" if waiting else "started"
+        # status.json says it once the journal holds our own state too: whoever reads the
+        # file and then asks for a replay finds the whole node in it.
+        self._publish_status(status, write=False)
+        if self.ctx is not None and self.pub is not None and not waiting:
+            journal_barrier(self.ctx, self.paths, self.pub, STARTED_BARRIER, "daemon")
+        self._write_status()
         detail = f"not ready: {', '.join(waiting)}" if waiting else "all subsystems ready"
         self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, {detail}")
 
@@ -332,25 +447,37 @@ class Supervisor:
                 continue
             self._close_ready(child)
             child.last_exit = rc
-            initial = self.config.daemon.restart_backoff_initial
-            if time.monotonic() - child.started_mono >= self.config.daemon.restart_backoff_reset:
-                child.backoff = initial
-            else:
-                child.backoff = min(max(child.backoff * 2, initial), self.config.daemon.restart_backoff_max)
+            d = self.config.daemon
+            child.backoff = next_backoff(child.backoff, time.monotonic() - child.started_mono,
+                                         d.restart_backoff_initial, d.restart_backoff_max,
+                                         d.restart_backoff_reset)
             child.state = "restarting"
             child.next_start = time.monotonic() + child.backoff
             log.error("subsystem_died", name=child.name, exit_code=rc, restart_in=child.backoff)
+            self._remove_sockets(child)
+            status = "degraded" if self.status == "started" else self.status
             if child.name == "bus":
                 logs.detach_publisher()
+                self.status = status
             else:
-                self._publish_status(self.status, child)
+                self._publish_status(status, child)
             self._write_status()
+
+    def _remove_sockets(self, child: Child) -> None:
+        """A dead subsystem's socket files accept nothing: remove them (its successor binds anew)."""
+        for name in child.instance.kind.sockets:
+            try:
+                (self.paths.run / name).unlink()
+            except FileNotFoundError:
+                pass
 
     def _start_due(self) -> None:
         now = time.monotonic()
         for child in self.children.values():
             if child.state == "restarting" and now >= child.next_start:
-                child.restarts += 1
+                if not child.planned:
+                    child.restarts += 1
+                child.planned = False
                 self._spawn(child)
                 if child.name == "bus":
                     assert self.pub is not None
@@ -378,31 +505,54 @@ class Supervisor:
     # ---------------------------------------------------------------- reload, watchdog
 
     def _reload(self) -> None:
+        """SIGHUP: load the file again; restart only the instances whose configuration changed.
+
+        A missing or invalid file, or a new node name (every label already published names
+        this node, and peers know it by that name: a rename is a restart), keeps the running
+        configuration.
+        """
+        if not self.paths.config_file.exists():
+            log.error("config_reload_failed", error=f"{self.paths.config_file} does not exist",
+                      kept="running configuration")
+            return
         try:
             new = configmod.load(self.paths)
         except ConfigError as exc:
             log.error("config_reload_failed", error=str(exc), kept="running configuration")
             return
+        if new.nodename != self.nodename:
+            log.error("config_reload_failed", kept="running configuration",
+                      error=f"the node name changed ({self.nodename!r} -> {new.nodename!r}): "
+                            "restart the daemon to rename the node")
+            return
         if new == self.config:
             log.info("config_reload_unchanged")
             return
-        old, self.config = self.config, new
-        log.info("config_reloaded")
-        wanted = ["bus", *(new.daemon.subsystems or DEFAULT)]
-        for name in reversed(list(self.children)):
-            if name not in wanted:
-                self._stop_child(self.children.pop(name))
-        for name in wanted:
-            child = self.children.setdefault(name, Child(name))
-            if name == "bus" and old.bus == new.bus:
-                continue
-            self._stop_child(child)
-            child.state, child.next_start = "restarting", 0.0
+        plan = plan_reload({name: c.signature for name, c in self.children.items()}, new)
+        self.config = new
+        log.info("config_reloaded", stop=list(plan.stop), restart=list(plan.restart), start=list(plan.start))
+        for name in plan.stop:
+            self._stop_child(self.children.pop(name))
+        children = {}
+        for inst in plan.order:
+            child = self.children.get(inst.id) or Child.of(inst, new)
+            child.signature = inst.kind.signature(new)
+            children[inst.id] = child
+        self.children = children
+        for name in reversed(plan.restart):
+            self._stop_child(self.children[name])
+            if name == "bus":
+                logs.detach_publisher()
+        for name in (*plan.restart, *plan.start):
+            child = self.children[name]
+            child.state, child.next_start, child.planned = "restarting", 0.0, True
         self._start_due()
+        if plan.stop:
+            self._publish_status(self.status)
 
     def _read_bus(self) -> None:
         """Our WatchDog coming back (bus health), and DaemonCtl control requests."""
-        assert self.sub is not None
+        assert self.sub is not None and self.pub is not None
         while self.sub.sock.poll(0, zmq.POLLIN):
             msg = self.sub.check(self.sub.sock.recv_multipart())
             if msg is None:
@@ -410,10 +560,33 @@ class Supervisor:
             if msg.kind == "WatchDog" and msg.meta.pub == self.pub.pub_id:
                 self._last_watchdog_seen = time.monotonic()
             elif msg.kind == "DaemonCtl":
-                self._control(msg.data_obj())
+                refusal = self._control_refusal(msg.meta.pub)
+                if refusal:
+                    log.warning("daemon_ctl_refused", pub=msg.meta.pub, reason=refusal)
+                    continue
+                try:
+                    self._control(msg.data_obj())
+                except (ValueError, TypeError, AttributeError) as exc:
+                    log.warning("daemon_ctl_ignored", error=str(exc))
+
+    def _control_refusal(self, pub: str) -> str:
+        """Why a DaemonCtl from publisher `pub` is not obeyed ("" when it is).
+
+        DaemonCtl is published by the gateway only (its root-only restart endpoint): the
+        publisher id (`name:pid:uuid`) must name the gateway and the gateway's current pid.
+        """
+        name, _, rest = pub.partition(":")
+        pid_text = rest.partition(":")[0]
+        allowed = KINDS["DaemonCtl"].publishers if hasattr(KINDS["DaemonCtl"], "publishers") else {"gateway"}
+        if name not in allowed:
+            return f"DaemonCtl is obeyed from {', '.join(sorted(allowed))} only, not {name!r}"
+        owners = [c for c in self.children.values() if c.instance.kind.name == name]
+        if not any(c.proc is not None and str(c.proc.pid) == pid_text and c.proc.poll() is None for c in owners):
+            return f"publisher {pub!r} is not the running {name} process"
+        return ""
 
     def _control(self, data: dict[str, Any]) -> None:
-        """DaemonCtl {component, action}: `restart` one subsystem (the bus included)."""
+        """DaemonCtl {component, action}: `restart` one subsystem instance (the bus included)."""
         component, action = data.get("component"), data.get("action")
         child = self.children.get(component) if isinstance(component, str) else None
         if action != "restart" or child is None:
@@ -422,11 +595,24 @@ class Supervisor:
             return
         log.info("daemon_ctl_restart", component=component)
         self._stop_child(child)
-        child.state, child.next_start = "restarting", 0.0
+        child.state, child.next_start, child.planned = "restarting", 0.0, True
         child.backoff = 0.0
         if child.name == "bus":
             logs.detach_publisher()
         self._start_due()
+
+    def _check_journal(self) -> None:
+        """A journal joined the bus (it restarted): publish our state again for it."""
+        if self.pub is None or self.children["bus"].state != "running":
+            return
+        self.pub.poll_subscriptions()
+        current = self.pub.journal_topics()
+        fresh, self._journal_topics = current - self._journal_topics, current
+        if fresh and self.status != "starting":
+            self._publish_status(self.status)
+            for child in self.children.values():
+                if child.name in STATE_KINDS:
+                    self._publish_state_kind(child)
 
     def _watchdog(self) -> None:
         now = time.monotonic()
@@ -443,9 +629,10 @@ class Supervisor:
 
     # ---------------------------------------------------------------- state events
 
-    def _publish_status(self, status: str, child: Child | None = None) -> None:
+    def _publish_status(self, status: str, child: Child | None = None, write: bool = True) -> None:
         self.status = status
-        self._write_status()
+        if write:
+            self._write_status()
         if self.pub is None or self.children["bus"].state != "running":
             return
         labels = {"node": self.nodename}
@@ -453,11 +640,17 @@ class Supervisor:
         self.pub.publish(DaemonStatusUpdated(node=self.nodename, version=__version__, status=status,
                                              subsystems=subsystems), labels, ready_timeout=2)
         if child is not None and child.name in STATE_KINDS:
-            kind_type, field_name = STATE_KINDS[child.name]
-            state = child.as_dict()
-            value = {"id": child.name, "state": state["state"], "created_at": child.started_at,
-                     "updated_at": rfc3339_ns(), "configured_at": child.started_at}
-            self.pub.publish(kind_type(node=self.nodename, **{field_name: value}), labels, ready_timeout=2)
+            self._publish_state_kind(child)
+
+    def _publish_state_kind(self, child: Child) -> None:
+        """The subsystem's own Daemon*Updated (e.g. DaemonListenerUpdated for the gateway)."""
+        assert self.pub is not None
+        kind_type, field_name = STATE_KINDS[child.name]
+        state = child.as_dict()
+        value = {"id": child.name, "state": state["state"], "created_at": child.started_at,
+                 "updated_at": rfc3339_ns(), "configured_at": child.started_at}
+        self.pub.publish(kind_type(node=self.nodename, **{field_name: value}), {"node": self.nodename},
+                         ready_timeout=2)
 
     def _write_status(self) -> None:
         doc = {
@@ -479,6 +672,8 @@ class Supervisor:
         for child in reversed(list(self.children.values())):
             if child.name != "bus":
                 self._stop_child(child)
+                if self.pub is not None:  # watchers see each subsystem go, the bus last
+                    self._publish_status("stopping", child)
         if self.pub is not None:
             self._publish_status("stopped")
             logs.detach_publisher()

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import grp
 import os
-import signal
 import threading
 
 import structlog
 import zmq
 
-from omd.daemon import readiness
-from omd.config import Config
-from omd.paths import Paths
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.sockets import READY_TOPIC
 
 log = structlog.get_logger()
@@ -46,51 +43,56 @@ def _proxy(xsub: zmq.Socket, xpub: zmq.Socket) -> None:
         xpub.close(linger=0)
 
 
-def run(config: Config, paths: Paths) -> int:
-    """Bind the bus sockets and proxy until SIGTERM/SIGINT."""
-    ctx = zmq.Context()
-    old_umask = os.umask(0o077)
-    try:
-        xsub = ctx.socket(zmq.XSUB)
-        xsub.setsockopt(zmq.LINGER, 0)
-        xsub.setsockopt(zmq.RCVHWM, 100_000)
-        xpub = ctx.socket(zmq.XPUB)
-        xpub.setsockopt(zmq.LINGER, 0)
-        xpub.setsockopt(zmq.SNDHWM, 100_000)
-        xsub.bind(paths.endpoint(paths.bus_in))
-        xpub.bind(paths.endpoint(paths.bus_out))
-        xpub.bind(INPROC_OUT)
-        if config.bus.tcp_listen:
-            xpub.bind(config.bus.tcp_listen)
-    finally:
-        os.umask(old_umask)
-    for path in (paths.bus_in, paths.bus_out):
-        _secure(str(path), config.bus.socket_group)
+class BusSubsystem(Subsystem):
+    """The proxy thread, watched by the runtime's loop; no publisher, no subscriber."""
 
-    sentinel = ctx.socket(zmq.SUB)
-    sentinel.setsockopt(zmq.LINGER, 0)
-    sentinel.setsockopt(zmq.SUBSCRIBE, READY_TOPIC)
-    sentinel.connect(INPROC_OUT)
+    publishes = False
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    proxy = threading.Thread(target=_proxy, args=(xsub, xpub), name="bus-proxy", daemon=True)
-    proxy.start()
-    log.info("bus_started", bus_in=str(paths.bus_in), bus_out=str(paths.bus_out),
-             tcp=config.bus.tcp_listen or None)
-    readiness.ready()
-    while not stop.wait(0.5):
-        if not proxy.is_alive():
-            log.error("bus_proxy_exited")
-            break
-    sentinel.close(linger=0)
-    ctx.term()  # the proxy gets ETERM and closes its sockets
-    proxy.join(5)
-    for path in (paths.bus_in, paths.bus_out):
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        ctx, config, paths = rt.ctx, rt.config, rt.paths
+        assert ctx is not None
+        old_umask = os.umask(0o077)
         try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-    log.info("bus_stopped")
-    return 0
+            xsub = ctx.socket(zmq.XSUB)
+            xsub.setsockopt(zmq.LINGER, 0)
+            xsub.setsockopt(zmq.RCVHWM, 100_000)
+            xpub = ctx.socket(zmq.XPUB)
+            xpub.setsockopt(zmq.LINGER, 0)
+            xpub.setsockopt(zmq.SNDHWM, 100_000)
+            xsub.bind(paths.endpoint(paths.bus_in))
+            xpub.bind(paths.endpoint(paths.bus_out))
+            xpub.bind(INPROC_OUT)
+            if config.bus.tcp_listen:
+                xpub.bind(config.bus.tcp_listen)
+        finally:
+            os.umask(old_umask)
+        for path in (paths.bus_in, paths.bus_out):
+            _secure(str(path), config.bus.socket_group)
+        self.sentinel = ctx.socket(zmq.SUB)
+        self.sentinel.setsockopt(zmq.LINGER, 0)
+        self.sentinel.setsockopt(zmq.SUBSCRIBE, READY_TOPIC)
+        self.sentinel.connect(INPROC_OUT)
+        self.proxy = threading.Thread(target=_proxy, args=(xsub, xpub), name="bus-proxy", daemon=True)
+        self.proxy.start()
+
+    def start(self) -> None:
+        paths = self.rt.paths
+        log.info("bus_started", bus_in=str(paths.bus_in), bus_out=str(paths.bus_out),
+                 tcp=self.rt.config.bus.tcp_listen or None)
+
+    def poll(self) -> float:
+        if not self.proxy.is_alive():
+            log.error("bus_proxy_exited")
+            self.rt.stop(1)
+        return 0.5
+
+    def stop(self) -> None:
+        """The sentinel goes first; the runtime's context termination then ends the proxy."""
+        self.sentinel.close(linger=0)
+        log.info("bus_stopped")
+
+
+def run(rt: Runtime) -> int:
+    """Bind the bus sockets and proxy until SIGTERM/SIGINT."""
+    return rt.run(BusSubsystem)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -36,16 +36,15 @@ from typing import Any, Callable
 
 import structlog
 
-from omd import frozen, logs
-from omd.daemon import readiness
+from omd import frozen
 from omd.config import Config
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.model.events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, Event, InstanceConfigDeleted,
                      InstanceConfigManagerDone, InstanceConfigUpdated, InstanceFrozenFileRemoved,
                      InstanceFrozenFileUpdated, NodeFrozenFileRemoved, NodeFrozenFileUpdated, ObjectCreated,
                      ObjectDeleted)
 from omd.objects import ObjectConfigError, ObjectPath, checksum, instance_config, iter_config_files, parse_config
 from omd.paths import Paths
-from omd.sockets import subsystem_endpoints
 from omd.model.wire import rfc3339_ns
 
 log = structlog.get_logger()
@@ -257,47 +256,74 @@ def _start_observer(paths: Paths, config: Config, on_change: Callable[[], None])
     return start(PollingObserver(timeout=config.discover.poll_interval))
 
 
-def run(config: Config, paths: Paths) -> int:
-    """Watch and publish until SIGTERM/SIGINT."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    nodename = config.nodename
-    dirty = threading.Event()
-    last_event = [0.0]
+class DiscoverSubsystem(Subsystem):
+    """discover on the runtime: the observer thread wakes the loop, which debounces and scans."""
 
-    def on_change() -> None:
-        last_event[0] = time.monotonic()
-        dirty.set()
+    state_kinds = ("InstanceConfigUpdated",)
+    start_publishes_state = True
 
-    with subsystem_endpoints(paths, nodename, "discover") as (_, pub, _sub):
-        observer = None
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        rt.add_reader(self.wake_r, self._drain_wakeups)
+        self.dirty = threading.Event()
+        self.last_event = 0.0
+        self.first_dirty = 0.0
+        self.last_scan = time.monotonic()
+        self.debounce = rt.config.discover.debounce
+        pub = rt.pub
+        assert pub is not None
+        self.disc = Discover(rt.paths, rt.nodename, lambda event, labels: pub.publish(event, labels))
+        self.observer = _start_observer(rt.paths, rt.config, self._on_change)
+
+    def _on_change(self) -> None:
+        """In the observer's thread: note the change and wake the loop."""
+        self.last_event = time.monotonic()
+        self.dirty.set()
         try:
-            observer = _start_observer(paths, config, on_change)
-            disc = Discover(paths, nodename, lambda event, labels: pub.publish(event, labels))
-            log.info("discover_started", watcher=type(observer).__name__, objects=len(disc.objects))
-            # Attached after the start record: routine start-up chatter stays off the bus.
-            logs.attach_publisher(pub)
-            disc.scan(initial=True)
-            readiness.ready()
-            debounce = config.discover.debounce
-            first_dirty = 0.0
-            last_scan = time.monotonic()
-            while not stop.is_set():
-                stop.wait(min(0.05, debounce) if dirty.is_set() else 0.1)
-                now = time.monotonic()
-                if dirty.is_set():
-                    first_dirty = first_dirty or now
-                    if now - last_event[0] >= debounce or now - first_dirty >= MAX_DEBOUNCE_WAIT:
-                        dirty.clear()
-                        first_dirty = 0.0
-                        disc.scan()
-                        last_scan = now
-                elif now - last_scan >= RESYNC_INTERVAL:
-                    disc.scan()
-                    last_scan = now
-        finally:
-            if observer is not None:
-                observer.stop()
-                observer.join(5)
-    return 0
+            self.wake_w.send(b"x")
+        except (BlockingIOError, OSError):  # a wake-up is already pending, or we are closing
+            pass
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self.wake_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def start(self) -> None:
+        log.info("discover_started", watcher=type(self.observer).__name__, objects=len(self.disc.objects))
+        self.disc.scan(initial=True)
+
+    def republish(self) -> None:
+        self.disc.scan(initial=True)
+
+    def poll(self) -> float:
+        now = time.monotonic()
+        if self.dirty.is_set():
+            self.first_dirty = self.first_dirty or now
+            if now - self.last_event >= self.debounce or now - self.first_dirty >= MAX_DEBOUNCE_WAIT:
+                self.dirty.clear()
+                self.first_dirty = 0.0
+                self.disc.scan()
+                self.last_scan = now
+            else:
+                return min(0.05, self.debounce)
+        elif now - self.last_scan >= RESYNC_INTERVAL:
+            self.disc.scan()
+            self.last_scan = now
+        return RESYNC_INTERVAL
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(5)
+        self.wake_w.close()
+        self.wake_r.close()
+
+
+def run(rt: Runtime) -> int:
+    """Watch and publish until SIGTERM/SIGINT."""
+    return rt.run(DiscoverSubsystem)

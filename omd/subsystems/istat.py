@@ -13,28 +13,26 @@ Posts for another node, with an invalid path or invalid status values are refuse
 warning log record. The last status per path is kept in `var/lib/omd/istat/status.json`
 (written atomically on every change): a restarted istat (kill -9) starts from it, publishes
 the frozen_at changes and the deletions of objects whose config file went away meanwhile,
-and nothing else.
+and nothing else, unless the journal does not hold this node's statuses yet (a new journal
+incarnation): then it publishes every status again (`publish_all`, see omd.daemon.runtime).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 from typing import Any
 
 import msgspec
 import structlog
 
-from omd import frozen, logs
-from omd.daemon import readiness
-from omd.config import Config
+from omd import frozen
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import ValidationError
 from omd.model.events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
 from omd.objects import ObjectPath, ObjectPathError
 from omd.paths import Paths
-from omd.sockets import subsystem_endpoints
-from omd.model.wire import Message, rfc3339_ns, topic_prefix
+from omd.model.wire import Message, rfc3339_ns
 
 log = structlog.get_logger()
 
@@ -113,6 +111,11 @@ class Istat:
         if changed:
             self._save()
 
+    def publish_all(self) -> None:
+        """Publish every status held (a journal that lost them asked for the whole state)."""
+        for p in sorted(self.statuses):
+            self._publish(ObjectPath.parse(p), self._status(p))
+
     def on_post(self, msg: Message) -> None:
         """Validate an InstanceStatusPost, then store and publish its status."""
         try:
@@ -164,32 +167,39 @@ class Istat:
         self.pub.publish(InstanceStatusDeleted(path=str(path), node=self.node), path.labels(self.node))
 
 
-def run(config: Config, paths: Paths) -> int:
+class IstatSubsystem(Subsystem):
+    """istat on the runtime."""
+
+    topics = TOPICS
+    state_kinds = ("InstanceStatusUpdated",)
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        assert rt.pub is not None
+        self.istat = Istat(rt.paths, rt.nodename, rt.pub)
+
+    def start(self) -> None:
+        """Subscriptions are confirmed before resuming: a flag change is either seen by
+        resume() or received as an event, never neither."""
+        log.info("istat_started", statuses=len(self.istat.statuses))
+        self.istat.resume()
+
+    def republish(self) -> None:
+        self.istat.publish_all()
+
+    def on_message(self, msg: Message) -> None:
+        try:
+            if msg.kind == "InstanceStatusPost":
+                self.istat.on_post(msg)
+            elif msg.kind.startswith("InstanceFrozenFile"):
+                self.istat.on_frozen_file(msg)
+            else:
+                self.istat.on_deleted(msg)
+        except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
+            # A malformed message must not take the subsystem down.
+            log.warning("istat_message_dropped", kind=msg.kind, error=str(exc))
+
+
+def run(rt: Runtime) -> int:
     """Serve instance statuses until SIGTERM/SIGINT."""
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _: signals.append(signum))
-    # Subscriptions are confirmed before resuming: a flag change is either seen by resume()
-    # or received as an event, never neither.
-    with subsystem_endpoints(paths, config.nodename, "istat", [topic_prefix(k) for k in TOPICS]) as (_, pub, sub):
-        assert sub is not None
-        istat = Istat(paths, config.nodename, pub)
-        log.info("istat_started", statuses=len(istat.statuses))
-        logs.attach_publisher(pub)
-        istat.resume()
-        readiness.ready()
-        while not signals:
-            msg = sub.recv(timeout=0.1)
-            if msg is None:
-                continue
-            try:
-                if msg.kind == "InstanceStatusPost":
-                    istat.on_post(msg)
-                elif msg.kind.startswith("InstanceFrozenFile"):
-                    istat.on_frozen_file(msg)
-                else:
-                    istat.on_deleted(msg)
-            except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
-                # A malformed message must not take the subsystem down.
-                log.warning("istat_message_dropped", kind=msg.kind, error=str(exc))
-    return 0
+    return rt.run(IstatSubsystem)

@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from omd import __version__, config as configmod, frozen, logs
-from omd.daemon import readiness
+from omd import __version__, config as configmod, frozen
 from omd.config import Config
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import ConfigError
 from omd.model.events import (ZERO_TIME, NodeConfigUpdated, NodeFrozen, NodeMonitorDeleted, NodeMonitorUpdated,
                      NodeOsPathsUpdated, NodeStats, NodeStatsUpdated, NodeStatus, NodeStatusUpdated)
 from omd.paths import Paths
-from omd.sockets import subsystem_endpoints
-from omd.model.wire import rfc3339_ns, topic_prefix
+from omd.model.wire import Message, rfc3339_ns
 
 log = structlog.get_logger()
 
@@ -209,40 +207,50 @@ class Nmon:
         self.pub.publish(NodeMonitorDeleted(node=self.node), self.lh, ready_timeout=1)
 
 
-def run(config: Config, paths: Paths) -> int:
+class NmonSubsystem(Subsystem):
+    """nmon on the runtime: frozen flag events, the stats timer, SIGHUP."""
+
+    topics = ("NodeFrozenFileUpdated", "NodeFrozenFileRemoved")
+    state_kinds = ("NodeConfigUpdated", "NodeMonitorUpdated", "NodeOsPathsUpdated", "NodeStatusUpdated",
+                   "NodeStatsUpdated")
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        assert rt.pub is not None
+        self.nmon = Nmon(rt.config, rt.paths, rt.pub)
+        self.dirty = False
+        rt.every(rt.config.nmon.stats_interval, self.tick)
+
+    def start(self) -> None:
+        """Subscriptions are confirmed before the flag is read: a change is either read now
+        or received as an event, never neither."""
+        log.info("nmon_started", stats_interval=self.rt.config.nmon.stats_interval)
+        self.nmon.start()
+
+    def republish(self) -> None:
+        self.nmon.last_status = None
+        self.nmon.start()
+
+    def on_message(self, msg: Message) -> None:
+        self.dirty = True
+
+    def on_idle(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            self.nmon.check_frozen()
+
+    def tick(self) -> None:
+        self.nmon.check_frozen()
+        self.nmon.publish_stats()
+
+    def on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self.nmon.reload()
+
+    def stop(self) -> None:
+        self.nmon.stop()
+
+
+def run(rt: Runtime) -> int:
     """Monitor the node until SIGTERM/SIGINT; SIGHUP republishes the node config."""
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _: signals.append(signum))
-    interval = config.nmon.stats_interval
-    # Subscriptions are confirmed before the flag is read: a change is either read now or
-    # received as an event, never neither.
-    topics = [topic_prefix("NodeFrozenFileUpdated"), topic_prefix("NodeFrozenFileRemoved")]
-    with subsystem_endpoints(paths, config.nodename, "nmon", topics) as (_, pub, sub):
-        assert sub is not None
-        nmon = Nmon(config, paths, pub)
-        log.info("nmon_started", stats_interval=interval)
-        logs.attach_publisher(pub)
-        nmon.start()
-        readiness.ready()
-        next_tick = time.monotonic() + interval
-        while True:
-            timeout = max(0.0, min(0.1, next_tick - time.monotonic()))
-            sub.resubscribe_if_reconnected()
-            if sub.sock.poll(int(timeout * 1000)):
-                while sub.recv(timeout=0.001) is not None:
-                    pass
-                nmon.check_frozen()
-            pending, signals[:] = list(signals), []
-            if signal.SIGTERM in pending or signal.SIGINT in pending:
-                nmon.stop()
-                break
-            if signal.SIGHUP in pending:
-                nmon.reload()
-            if time.monotonic() >= next_tick:
-                next_tick += interval
-                if next_tick < time.monotonic():  # fell behind (suspend): no burst of catch-up ticks
-                    next_tick = time.monotonic() + interval
-                nmon.check_frozen()
-                nmon.publish_stats()
-    return 0
+    return rt.run(NmonSubsystem)

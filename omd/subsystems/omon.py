@@ -28,7 +28,6 @@ once per burst, so a status that exists only in the middle of a burst is not pub
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from typing import Any
 
@@ -36,9 +35,8 @@ import msgspec
 import structlog
 import zmq
 
-from omd import frozen, logs
-from omd.daemon import readiness
-from omd.config import Config
+from omd import frozen
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import FrameError
 from omd.model.events import (ZERO_TIME, ClusterStatus, ClusterStatusUpdated, ObjectStatus, ObjectStatusDeleted,
                      ObjectStatusDone, ObjectStatusUpdated)
@@ -47,8 +45,7 @@ from omd.subsystems.nmon import COMPAT
 from omd.objects import ObjectConfigError, ObjectPath, ObjectPathError, checksum, instance_config, \
     iter_config_files, parse_config
 from omd.paths import Paths
-from omd.sockets import subsystem_endpoints
-from omd.model.wire import decode_topic, rfc3339_ns, topic_prefix
+from omd.model.wire import Message, decode_topic, rfc3339_ns
 
 log = structlog.get_logger()
 
@@ -339,41 +336,61 @@ def fetch_snapshot(ctx: zmq.Context, paths: Paths,
     return out
 
 
-def run(config: Config, paths: Paths) -> int:
-    """Aggregate and publish until SIGTERM/SIGINT."""
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _: signals.append(signum))
-    node = config.nodename
-    # Subscribed before the snapshot: an event is in the snapshot, or received, or both
-    # (folding one twice is harmless).
-    with subsystem_endpoints(paths, node, "omon", [topic_prefix(k) for k in TOPICS]) as (ctx, pub, sub):
-        assert sub is not None
-        omon = Omon(node, pub)
-        snapshot = fetch_snapshot(ctx, paths)
+class OmonSubsystem(Subsystem):
+    """omon on the runtime: fold each burst of inputs, then recompute each touched object once.
+
+    It owns no `state_kinds` for the runtime's resync: it compares what it computes with what
+    the journal holds (its snapshot) and publishes the differences, deletions included, at
+    start and whenever a journal joins.
+    """
+
+    topics = TOPICS
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self.omon = Omon(rt.nodename, rt.pub)
+        self.touched: set[str] = set()
+        self.cluster = False
+
+    def start(self) -> None:
+        """Subscribed before the snapshot: an event is in the snapshot, or received, or both
+        (folding one twice is harmless)."""
+        assert self.rt.ctx is not None
+        snapshot = fetch_snapshot(self.rt.ctx, self.rt.paths)
         if snapshot is not None:
-            omon.load_snapshot(snapshot)
-        omon.load_local(paths)
-        log.info("omon_started", snapshot=snapshot is not None, objects=len(omon.published))
-        logs.attach_publisher(pub)
-        omon.update_all()
-        readiness.ready()
-        while not signals:
-            # Fold what is queued (up to MAX_BURST events), then recompute each touched object
-            # once: a flood of instance updates costs one aggregation per object, not per event.
-            msg = sub.recv(timeout=0.1)
-            touched: set[str] = set()
-            cluster = False
-            folded = 0
-            while msg is not None:
-                try:
-                    paths_to_update, cluster_changed = omon.apply(msg.kind, msg.data_obj())
-                    touched |= paths_to_update
-                    cluster = cluster or cluster_changed
-                except (ValueError, TypeError, AttributeError, msgspec.ValidationError) as exc:
-                    log.warning("omon_message_dropped", kind=msg.kind, error=str(exc))
-                folded += 1
-                msg = sub.recv(timeout=0) if folded < MAX_BURST else None
-            if touched or cluster:
-                omon.update(touched, cluster)
-    return 0
+            self.omon.load_snapshot(snapshot)
+        self.omon.load_local(self.rt.paths)
+        log.info("omon_started", snapshot=snapshot is not None, objects=len(self.omon.published))
+        self.omon.update_all()
+
+    def republish(self) -> None:
+        """A journal joined: what it holds may be older than what we published; publish the
+        differences against its snapshot."""
+        assert self.rt.ctx is not None
+        snapshot = fetch_snapshot(self.rt.ctx, self.rt.paths)
+        self.omon.published.clear()
+        self.omon.cluster = None
+        for kind, labels, data in snapshot or ():
+            if kind in ("ObjectStatusUpdated", "ClusterStatusUpdated"):
+                self.omon.load_snapshot([(kind, labels, data)])
+        self.omon.update_all()
+
+    def on_message(self, msg: Message) -> None:
+        try:
+            paths_to_update, cluster_changed = self.omon.apply(msg.kind, msg.data_obj())
+        except (ValueError, TypeError, AttributeError, msgspec.ValidationError) as exc:
+            log.warning("omon_message_dropped", kind=msg.kind, error=str(exc))
+            return
+        self.touched |= paths_to_update
+        self.cluster = self.cluster or cluster_changed
+
+    def on_idle(self) -> None:
+        if self.touched or self.cluster:
+            touched, self.touched = self.touched, set()
+            cluster, self.cluster = self.cluster, False
+            self.omon.update(touched, cluster)
+
+
+def run(rt: Runtime) -> int:
+    """Aggregate and publish until SIGTERM/SIGINT."""
+    return rt.run(OmonSubsystem)

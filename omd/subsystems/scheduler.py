@@ -32,12 +32,10 @@ from typing import IO, Any
 
 import structlog
 
-from omd import logs
-from omd.daemon import readiness
 from omd.config import Config, SchedulerJob
+from omd.daemon.runtime import Runtime, Subsystem
 from omd.model.events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
 from omd.paths import Paths
-from omd.sockets import subsystem_endpoints
 from omd.model.wire import rfc3339_ns
 
 log = structlog.get_logger()
@@ -192,19 +190,32 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def run(config: Config, paths: Paths) -> int:
+class SchedulerSubsystem(Subsystem):
+    """The scheduler on the runtime: `tick()` on every turn, as often as the runs need."""
+
+    state_kinds = ("DaemonSchedulerUpdated",)
+    start_publishes_state = True
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self.sched = Scheduler(rt.config, rt.paths, rt.pub)
+
+    def start(self) -> None:
+        log.info("scheduler_started", jobs=[job.name for job in self.sched.jobs],
+                 max_running=self.sched.max_running)
+        self.sched.publish_state("running")
+
+    def republish(self) -> None:
+        self.sched.publish_state("running")
+
+    def poll(self) -> float:
+        self.sched.tick()
+        return self.sched.next_timeout()
+
+    def stop(self) -> None:
+        self.sched.stop()
+
+
+def run(rt: Runtime) -> int:
     """Run the jobs until SIGTERM/SIGINT."""
-    signals: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _: signals.append(signum))
-    with subsystem_endpoints(paths, config.nodename, "scheduler") as (_, pub, _sub):
-        sched = Scheduler(config, paths, pub)
-        log.info("scheduler_started", jobs=[job.name for job in sched.jobs], max_running=sched.max_running)
-        logs.attach_publisher(pub)
-        sched.publish_state("running")
-        readiness.ready()
-        while not signals:
-            time.sleep(sched.next_timeout())  # bounded (0.1 s): a signal does not cut a sleep short
-            sched.tick()
-        sched.stop()
-    return 0
+    return rt.run(SchedulerSubsystem)

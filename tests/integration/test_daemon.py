@@ -145,6 +145,13 @@ def test_renewing_subscriptions_loses_no_event(daemon, zctx):
     sub.close()
 
 
+def _api(daemon) -> "httpx.Client":
+    import httpx
+
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
+                        timeout=10)
+
+
 def test_subsystems_still_hear_their_topics_after_a_bus_restart(daemon, zctx):
     """After kill -9 of the bus, the supervisor still acts on DaemonCtl (a specific topic)."""
     old_bus = daemon.subsystem_pid("bus")
@@ -152,11 +159,25 @@ def test_subsystems_still_hear_their_topics_after_a_bus_restart(daemon, zctx):
     wait_for(lambda: daemon.status()["subsystems"]["bus"]["pid"] not in (0, old_bus)
              and daemon.status()["subsystems"]["bus"]["state"] == "running", what="bus restart")
     old_nmon = daemon.subsystem_pid("nmon")
-    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
-    assert pub.wait_subscription(topic_prefix("DaemonCtl"), 10), "the supervisor never resubscribed"
-    assert pub.publish(DaemonCtl(component="nmon", action="restart", labels={"node": "n1"}))
+    probe = Publisher(zctx, daemon.endpoint("in"), "n1", "test")
+    assert probe.wait_subscription(topic_prefix("DaemonCtl"), 10), "the supervisor never resubscribed"
+    probe.close(linger_ms=0)
+    with _api(daemon) as api:
+        r = wait_for(lambda: (lambda r: r if r.status_code == 200 else None)(
+            api.post("/api/daemon/subsystem/nmon/action/restart")), what="restart accepted")
+    assert r.json()["component"] == "nmon"
     wait_for(lambda: daemon.status()["subsystems"]["nmon"]["pid"] not in (0, old_nmon),
              what="nmon restarted by DaemonCtl after the bus restart")
+
+
+def test_daemon_ctl_from_another_publisher_is_refused(daemon, zctx):
+    """A DaemonCtl that a bus writer publishes itself (not the gateway) restarts nothing."""
+    old_nmon = daemon.subsystem_pid("nmon")
+    pub = Publisher(zctx, daemon.endpoint("in"), "n1", "gateway")  # the name alone is not enough
+    assert pub.wait_subscription(topic_prefix("DaemonCtl"), 10)
+    assert pub.publish(DaemonCtl(component="nmon", action="restart", labels={"node": "n1"}))
+    wait_for(lambda: "daemon_ctl_refused" in daemon.log(), what="refusal logged")
+    assert daemon.subsystem_pid("nmon") == old_nmon
     pub.close(linger_ms=0)
 
 
@@ -425,9 +446,9 @@ def test_started_means_every_subsystem_reported_ready(daemon):
     assert "restarting" in seen
 
 
-def test_start_timeout_says_started_without_a_subsystem_that_never_gets_ready(daemon_factory):
+def test_start_timeout_says_degraded_without_a_subsystem_that_never_gets_ready(daemon_factory):
     """A gateway that cannot bind its TCP port never gets ready: the daemon stays `starting`
-    until `start_timeout`, then says `started` and names it."""
+    until `start_timeout`, then says `degraded` (not `started`) and names it."""
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
@@ -438,8 +459,51 @@ def test_start_timeout_says_started_without_a_subsystem_that_never_gets_ready(da
         wait_for(lambda: d.status().get("status") == "starting"
                  and d.status()["subsystems"]["nmon"]["state"] == "running", what="nmon ready")
         assert d.status()["subsystems"]["gateway"]["state"] != "running"
-        wait_for(lambda: d.status().get("status") == "started", what="started after the timeout")
+        wait_for(lambda: d.status().get("status") == "degraded", what="degraded after the timeout")
         assert d.status()["subsystems"]["gateway"]["state"] != "running"
         assert '"not_ready": ["gateway"]' in d.log() and "daemon_started_degraded" in d.log()
     finally:
         blocker.close()
+
+
+def test_dead_subsystem_leaves_no_socket_and_the_daemon_says_degraded(daemon_factory):
+    """kill -9 of the gateway: api.sock is removed at once, the daemon is `degraded` while the
+    gateway waits for its restart, and `started` again once it runs."""
+    d = daemon_factory("[daemon]\nwatchdog_interval = 0.5\nrestart_backoff_initial = 3.0\n")
+    assert d.paths.api_socket.exists()
+    os.kill(d.subsystem_pid("gateway"), signal.SIGKILL)
+    wait_for(lambda: d.status()["subsystems"]["gateway"]["state"] == "restarting", what="gateway died")
+    assert d.status()["status"] == "degraded"
+    assert not d.paths.api_socket.exists(), "the dead gateway's api.sock was left behind"
+    wait_for(lambda: d.status()["status"] == "started" and d.paths.api_socket.exists(), timeout=20,
+             what="recovered")
+
+
+def test_ctrl_c_on_a_foreground_daemon_stops_it_in_order(root, zctx):
+    """SIGINT to the daemon's whole process group (a terminal's Ctrl-C) reaches the supervisor
+    only: the bus outlives the subsystems, so a subscriber sees `stopping`, each subsystem
+    stopped, then `stopped`."""
+    from tests.helpers import Daemon
+
+    d = Daemon(root)
+    log = open(d.log_path, "a")
+    # Its own session and group, as a shell's foreground job: killpg reaches all of it.
+    d.proc = subprocess.Popen([sys.executable, "-m", "omd", "--root", str(root), "run"], stdout=log,
+                              stderr=subprocess.STDOUT, env=d.env, cwd=REPO, start_new_session=True)
+    d._log = log
+    try:
+        wait_for(lambda: d.status().get("status") == "started", timeout=30, what="daemon start")
+        sub = ready_subscriber(zctx, d, [topic_prefix("DaemonStatusUpdated")])
+        os.killpg(d.proc.pid, signal.SIGINT)
+        statuses = []
+        deadline = time.monotonic() + 20
+        while "stopped" not in statuses and time.monotonic() < deadline:
+            msg = sub.recv(timeout=1)
+            if msg is not None:
+                statuses.append(msg.data_obj()["status"])
+        assert d.proc.wait(20) == 0
+        assert statuses[:1] == ["stopping"] and statuses[-1] == "stopped", statuses
+        assert len(statuses) >= 3, statuses  # subsystems' stop states between the two
+        sub.close()
+    finally:
+        d.stop()

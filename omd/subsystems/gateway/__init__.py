@@ -13,6 +13,7 @@ import asyncio
 import os
 import signal
 import ssl
+from typing import TYPE_CHECKING
 
 import structlog
 import zmq
@@ -27,6 +28,9 @@ from omd.sockets import Publisher
 from omd.model.wire import rfc3339_ns
 from omd.subsystems.gateway.app import Gateway
 from omd.subsystems.gateway.feed import Feed
+
+if TYPE_CHECKING:
+    from omd.daemon.runtime import Runtime
 
 log = structlog.get_logger()
 
@@ -101,6 +105,6 @@ async def serve(config: Config, paths: Paths) -> int:
     return 0
 
 
-def run(config: Config, paths: Paths) -> int:
+def run(rt: "Runtime") -> int:
     """Subsystem entry point (the configuration was checked by omd.config)."""
-    return asyncio.run(serve(config, paths))
+    return asyncio.run(serve(rt.config, rt.paths))

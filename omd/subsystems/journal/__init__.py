@@ -40,6 +40,7 @@ import struct
 import threading
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
@@ -51,6 +52,9 @@ from omd.config import Config
 from omd.paths import Paths
 from omd.sockets import Subscriber
 from omd.model.state import CompactedLog
+
+if TYPE_CHECKING:
+    from omd.daemon.runtime import Runtime
 
 log = structlog.get_logger()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
@@ -248,7 +252,12 @@ class Journal:
                 "incarnation_first_id": self.ids.first}
 
 
-def run(config: Config, paths: Paths) -> int:
+def run(rt: "Runtime") -> int:
+    """Subsystem entry point."""
+    return serve(rt.config, rt.paths)
+
+
+def serve(config: Config, paths: Paths) -> int:
     """Number, keep and serve bus events until SIGTERM/SIGINT."""
     journal = Journal(paths, config.gateway.ring_size)
     ctx = zmq.Context()
