@@ -106,3 +106,24 @@ def test_om_daemon_start_fails_naming_the_subsystem_that_is_not_running(root, he
     finally:
         stopped = _om(root, "daemon", "stop")
     assert stopped.returncode == 0 and "omd stopped" in stopped.stdout
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"status": "started", "subsystems": {"bus": {"state": "running"}}}, []),
+        ({"status": "degraded", "subsystems": {"bus": {"state": "running"}}}, ["daemon degraded"]),
+        ({"status": "started", "subsystems": {"gateway": {"state": "restarting", "restarts": 4, "last_exit": -9}}},
+         ["gateway restarting (restarts 4, last exit -9 (SIGKILL))"]),
+        ({"status": "started", "subsystems": {"journal": {"state": "starting", "restarts": 0, "last_exit": None}}},
+         ["journal starting (restarts 0)"]),
+        ({"status": "started", "subsystems": {"x": "garbage"}}, ["x ? (restarts ?)"]),
+        ({"status": "started"}, ["no subsystem states in the status file"]),
+    ],
+    ids=["healthy", "degraded", "killed", "starting", "malformed-entry", "no-subsystems"],
+)
+def test_problems_name_each_subsystem_not_running(doc, expected):
+    """`omd status` judges health from each subsystem's state and says why, even on a malformed file."""
+    from omd.main import problems
+
+    assert problems(doc) == expected
