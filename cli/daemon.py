@@ -2,7 +2,9 @@
 
 `start` goes through systemd when it manages `omd.service` for the default root (running as
 root with the unit loaded); otherwise it spawns `omd run` in its own session with output to
-`var/log/omd/omd.log`, and waits until `omd status` says started.
+`var/log/omd/omd.log`. Either way it waits until the daemon is ready, as `omd status` judges it
+(`started`, every subsystem `running`), and fails naming the subsystems that are not when the
+timeout passes first; the daemon is left running then, its supervisor still restarting them.
 """
 
 from __future__ import annotations
@@ -28,15 +30,35 @@ def _systemd_manages(paths: Any) -> bool:
     return result.stdout.strip() == "loaded"
 
 
-def _status(paths: Any) -> dict[str, Any]:
-    try:
-        return json.loads(paths.status_file.read_text())
-    except (OSError, ValueError):
-        return {}
+def _ready(paths: Any, pid: int) -> list[str]:
+    """Why the daemon `pid` is not ready yet ([] once it is)."""
+    from omd.main import problems, read_status
+
+    doc = read_status(paths, pid)
+    if doc.get("pid") != pid:  # a status file left by an earlier daemon that was killed
+        return ["daemon starting"]
+    found = problems(doc)
+    if not found and "gateway" in doc.get("subsystems", {}) and not paths.api_socket.exists():
+        found.append(f"gateway running but {paths.api_socket} is missing")
+    return found
+
+
+def _wait_ready(paths: Any, pid: int, timeout: float, proc: subprocess.Popen[bytes] | None) -> None:
+    """Return once daemon `pid` is ready; fail when it exits or the timeout passes first."""
+    log = paths.log / "omd.log"
+    deadline = time.monotonic() + timeout
+    while found := _ready(paths, pid):
+        if proc is not None and proc.poll() is not None:
+            raise click.ClickException(f"omd exited with code {proc.returncode}; see {log}")
+        if time.monotonic() > deadline:
+            where = "see journalctl -u omd.service" if proc is None else f"see {log}"
+            raise click.ClickException(f"omd (pid {pid}) is running but not ready after {timeout:g}s: "
+                                       f"{'; '.join(found)}; {where}")
+        time.sleep(0.05)
 
 
 def start(paths: Any, timeout: float) -> None:
-    """Start the daemon of `paths` and wait until it is up."""
+    """Start the daemon of `paths` and wait until it is ready (exit 1 naming what is not)."""
     from omd.daemon.supervisor import running_pid
 
     if running_pid(paths) is not None:
@@ -44,20 +66,19 @@ def start(paths: Any, timeout: float) -> None:
         return
     if _systemd_manages(paths):
         subprocess.run(["systemctl", "start", "omd.service"], check=True)
+        # Type=notify returns at READY=1, which the supervisor also sends at its start
+        # deadline with subsystems still not ready: check them like for a spawned daemon.
+        pid = running_pid(paths)
+        if pid is None:
+            raise click.ClickException("omd.service started but no daemon runs; see journalctl -u omd.service")
+        _wait_ready(paths, pid, timeout, None)
         click.echo("omd started by systemd (omd.service)")
         return
     paths.log.mkdir(parents=True, exist_ok=True)
     with open(paths.log / "omd.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "omd", "--root", str(paths.root), "run"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while _status(paths).get("status") != "started" or (
-            "gateway" in _status(paths).get("subsystems", {}) and not paths.api_socket.exists()):
-        if proc.poll() is not None:
-            raise click.ClickException(f"omd exited with code {proc.returncode}; see {paths.log / 'omd.log'}")
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"omd did not start within {timeout:g}s; see {paths.log / 'omd.log'}")
-        time.sleep(0.05)
+    _wait_ready(paths, proc.pid, timeout, proc)
     click.echo(f"omd started (pid {proc.pid}, root {paths.root}, log {paths.log / 'omd.log'})")
 
 

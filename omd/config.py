@@ -2,14 +2,19 @@
 
 Every key has an embedded default, so the daemon runs with no file at all; `conf/omd.toml`
 documents each key with its default (a test keeps the two in step). Unknown keys and wrong
-types are refused with a `ConfigError` that names the file and the key.
+types are refused with a `ConfigError` that names the file and the key, and so is every file or
+name the configuration refers to (TLS certificate and key, socket group) that the daemon could
+not use: `--check-config`, startup and SIGHUP reload all refuse such a file.
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import secrets
 import socket
+import ssl
+import stat
 import tomllib
 from pathlib import Path
 
@@ -69,6 +74,8 @@ class GatewaySection(Section):
 
     # "host:port" of the TCP listener; "" is off. Bearer tokens are required over TCP.
     tcp_listen: str = ""
+    # Absolute paths of the PEM certificate (chain) and its unencrypted private key; both or
+    # neither, checked at load.
     tls_cert: str = ""
     tls_key: str = ""
     tokens: list[TokenEntry] = []
@@ -188,6 +195,8 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: gateway.tcp_listen: {gw.tcp_listen!r} is not host:port")
     if bool(gw.tls_cert) != bool(gw.tls_key):
         raise ConfigError(f"{source}: gateway.tls_cert and gateway.tls_key go together")
+    if gw.tls_cert:
+        _check_tls(source, gw.tls_cert, gw.tls_key)
     for i, token in enumerate(gw.tokens):
         if token.role not in ("guest", "operator", "admin", "root"):
             raise ConfigError(f"{source}: gateway.tokens[{i}].role: {token.role!r} is not one of guest, operator, admin, root")
@@ -197,6 +206,65 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
+    if config.bus.socket_group:
+        try:
+            grp.getgrnam(config.bus.socket_group)
+        except KeyError:
+            raise ConfigError(f"{source}: bus.socket_group: no group named {config.bus.socket_group!r}") from None
+
+
+# The files and names the configuration refers to are checked here, at load, rather than
+# where they are used: a subsystem that finds its certificate missing can only die and be
+# restarted in a loop, while `--check-config`, startup and SIGHUP reload can refuse the file
+# with the key named.
+
+class _EncryptedKey(Exception):
+    """Raised by the password callback: the daemon has no way to be given a passphrase."""
+
+
+def _no_password() -> bytes:
+    raise _EncryptedKey
+
+
+def _readable_file(source: str, key: str, path: str) -> None:
+    """Refuse a path that is relative, missing, not a regular file or unreadable, naming `key`."""
+    # Relative paths would resolve against whichever directory each process runs in
+    # (`--check-config` in a shell, the daemon under systemd in /): refuse the ambiguity.
+    if not os.path.isabs(path):
+        raise ConfigError(f"{source}: {key}: {path!r} is not an absolute path")
+    try:
+        # stat before open: opening a FIFO for reading would block the load.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"{source}: {key}: {path}: not a regular file")
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: {key}: {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: {key}: {path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _check_tls(source: str, cert: str, key: str) -> None:
+    """Refuse a TLS certificate and key the gateway could not load, saying which is wrong."""
+    _readable_file(source, "gateway.tls_cert", cert)
+    _readable_file(source, "gateway.tls_key", key)
+    # Parsed on its own first: load_cert_chain says only "PEM lib" for either file.
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=cert)
+    except (ssl.SSLError, ValueError):
+        raise ConfigError(f"{source}: gateway.tls_cert: {cert}: no PEM certificate in the file") from None
+    try:
+        # The same call the gateway makes; the password callback keeps OpenSSL from
+        # prompting on a terminal for an encrypted key.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=_no_password)
+    except _EncryptedKey:
+        raise ConfigError(f"{source}: gateway.tls_key: {key}: the private key is encrypted "
+                          "(the daemon cannot be given a passphrase)") from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(f"{source}: gateway.tls_key: {key}: does not match the certificate "
+                              f"of gateway.tls_cert ({cert})") from None
+        raise ConfigError(f"{source}: gateway.tls_key: {key}: not a PEM private key") from None
 
 
 def _key_of(exc: msgspec.ValidationError) -> tuple[str, str]:

@@ -2,11 +2,12 @@
 
     omd [--root DIR] [run]        run the daemon in the foreground (systemd runs this)
     omd [--root DIR] stop         stop the running daemon
-    omd [--root DIR] status       is it running, and the state of each subsystem
+    omd [--root DIR] status       is it running, and the state of each subsystem [--json]
     omd [--root DIR] --check-config
 
-Exit codes: 0 ok; 1 failure; 2 usage or configuration error, or a daemon already running;
-3 (`status`) not running.
+Exit codes: 0 ok; 1 failure, or (`status`) running but not healthy: the daemon is not
+`started` or a subsystem is not `running`; 2 usage or configuration error, or a daemon
+already running; 3 (`status`) not running.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
@@ -25,6 +26,7 @@ from .config import load
 from .errors import OmdError
 from .paths import Paths
 
+EXIT_UNHEALTHY = 1
 EXIT_NOT_RUNNING = 3
 
 
@@ -109,11 +111,64 @@ def stop(ctx: click.Context, timeout: float) -> None:
     stop_daemon(_paths(ctx), timeout)
 
 
+def _exit_text(code: int) -> str:
+    """An exit status as the supervisor records it: negative is the signal that killed it."""
+    if code < 0:
+        try:
+            return f"{code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return str(code)
+    return str(code)
+
+
+def problems(doc: dict[str, Any]) -> list[str]:
+    """Why a status.json document is not healthy, one phrase each; [] when it is.
+
+    Healthy is the daemon `started` with every subsystem `running`. The per-subsystem states
+    are checked, not only the daemon's status, because a subsystem that crash-loops after the
+    start does not change a `started` daemon status in every supervisor version.
+    """
+    found = []
+    status = doc.get("status", "?")
+    if status != "started":
+        found.append(f"daemon {status}")
+    subsystems = doc.get("subsystems")
+    if not isinstance(subsystems, dict):
+        return found + ["no subsystem states in the status file"]
+    for name, sub in subsystems.items():
+        sub = sub if isinstance(sub, dict) else {}
+        state = sub.get("state", "?")
+        if state == "running":
+            continue
+        why = f"{name} {state} (restarts {sub.get('restarts', '?')}"
+        if sub.get("last_exit") is not None:
+            why += f", last exit {_exit_text(sub['last_exit'])}"
+        found.append(why + ")")
+    return found
+
+
+def read_status(paths: Paths, pid: int) -> dict[str, Any]:
+    """The daemon's status.json; a daemon that has not written it yet is `starting`."""
+    try:
+        doc = json.loads(paths.status_file.read_text())
+    except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):
+        doc = {"pid": pid, "status": "starting", "subsystems": {}}
+    return doc
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the status document as JSON, with `healthy` and `problems`.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Say whether the daemon runs, and the state of each subsystem (exit 3 when not running)."""
+    """Say whether the daemon runs, and the state of each subsystem.
+
+    Exit 0 when the daemon is started with every subsystem running; 1 when it runs but is not
+    (still starting, degraded, or a subsystem restarting: each is named, with its restarts and
+    last exit); 3 when it does not run.
+    """
     from omd.daemon.supervisor import running_pid
 
     paths = _paths(ctx)
@@ -124,20 +179,26 @@ def status(ctx: click.Context, as_json: bool) -> None:
         else:
             click.echo(f"omd is not running on root {paths.root}")
         ctx.exit(EXIT_NOT_RUNNING)
-    try:
-        doc = json.loads(paths.status_file.read_text())
-    except (OSError, ValueError):
-        doc = {"pid": pid, "status": "starting", "subsystems": {}}
+    doc = read_status(paths, pid)
+    found = problems(doc)
     doc["running"] = True
+    doc["healthy"] = not found
+    doc["problems"] = found
     if as_json:
         click.echo(json.dumps(doc, indent=2))
-        return
+        ctx.exit(EXIT_UNHEALTHY if found else 0)
     click.echo(f"omd {doc.get('status', '?')} (pid {pid}, node {doc.get('node', '?')}, root {paths.root})")
     for name, sub in doc.get("subsystems", {}).items():
-        line = f"  {name:<12} {sub['state']:<11} pid {sub['pid'] or '-':<8} restarts {sub['restarts']}"
+        if not isinstance(sub, dict):
+            continue
+        line = (f"  {name:<12} {sub.get('state', '?'):<11} pid {sub.get('pid') or '-':<8} "
+                f"restarts {sub.get('restarts', '?')}")
         if sub.get("last_exit") is not None:
-            line += f"  last exit {sub['last_exit']}"
+            line += f"  last exit {_exit_text(sub['last_exit'])}"
         click.echo(line)
+    if found:
+        click.echo(f"omd is not healthy: {'; '.join(found)}", err=True)
+        ctx.exit(EXIT_UNHEALTHY)
 
 
 def main() -> None:
