@@ -1,12 +1,17 @@
 """The systemd notify protocol (sd_notify(3)): READY=1, WATCHDOG=1, STOPPING=1, STATUS=...
 
-A no-op when `$NOTIFY_SOCKET` is unset, so the daemon runs the same outside systemd.
+A no-op when `$NOTIFY_SOCKET` is unset, so the daemon runs the same outside systemd. A send
+waits at most `SEND_TIMEOUT` for room in the manager's queue (Linux queues only
+`net.unix.max_dgram_qlen` datagrams, 10 by default): a manager that does not read never
+blocks the supervisor.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+
+SEND_TIMEOUT = 1.0
 
 
 class Notifier:
@@ -18,6 +23,7 @@ class Notifier:
         self._sock: socket.socket | None = None
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.settimeout(SEND_TIMEOUT)
 
     @property
     def enabled(self) -> bool:

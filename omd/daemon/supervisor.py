@@ -623,6 +623,10 @@ class Supervisor:
                 self.pub.publish(WatchDog(bus="daemon"), {"node": self.nodename}, ready_timeout=0)
         sd_interval = self.notifier.watchdog_interval()
         healthy = now - self._last_watchdog_seen <= 3 * interval or now - self._last_watchdog_sent < interval
+        # systemd arms the watchdog once the service is ready; pings before READY=1 only fill
+        # the manager's queue.
+        if self.status == "starting":
+            return
         if sd_interval and healthy and now - self._last_sd_ping >= min(sd_interval, interval):
             self._last_sd_ping = now
             self.notifier.notify("WATCHDOG=1")

@@ -454,7 +454,7 @@ def test_start_timeout_says_degraded_without_a_subsystem_that_never_gets_ready(d
     blocker.listen()
     port = blocker.getsockname()[1]
     try:
-        d = daemon_factory(f"[daemon]\nstart_timeout = 3.0\n[gateway]\ntcp_listen = \"127.0.0.1:{port}\"\n",
+        d = daemon_factory(f"[daemon]\nstart_timeout = 10.0\n[gateway]\ntcp_listen = \"127.0.0.1:{port}\"\n",
                            start=False).start(wait=False)
         wait_for(lambda: d.status().get("status") == "starting"
                  and d.status()["subsystems"]["nmon"]["state"] == "running", what="nmon ready")
