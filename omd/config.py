@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 
 from .errors import ConfigError
+from .netopts import TcpOptions
 from .paths import Paths
 from omd.daemon.registry import SUBSYSTEMS
 
@@ -43,6 +44,8 @@ class BusSection(Section):
     tcp_listen: str = ""
     # Group given read/write access to the bus socket files; "" keeps them owner-only (0600).
     socket_group: str = ""
+    # Keepalive and reconnect settings of the TCP listener's connections.
+    tcp: TcpOptions = msgspec.field(default_factory=TcpOptions)
 
 
 class DaemonSection(Section):

@@ -32,6 +32,7 @@ import structlog
 import zmq
 
 from .errors import FrameError
+from .netopts import EndpointMonitor, TcpOptions, apply_tcp_options
 from omd.model.events import Event
 from omd.model.wire import Message, decode, encode_data, encode_topic, rfc3339_ns
 
@@ -232,9 +233,10 @@ class Subscriber:
     `on_gap(pub, kind, missed)` is called for each gap when given.
     """
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, topics: Iterable[bytes] = (b"",),
+    def __init__(self, ctx: zmq.Context, endpoint: str | Iterable[str], topics: Iterable[bytes] = (b"",),
                  validate: bool = False, rcvhwm: int = 100_000,
-                 on_gap: Callable[[str, str, int], None] | None = None) -> None:
+                 on_gap: Callable[[str, str, int], None] | None = None,
+                 tcp: TcpOptions | None = None) -> None:
         self.validate = validate
         self.on_gap = on_gap
         self.stats: Counter[str] = Counter()
@@ -244,17 +246,21 @@ class Subscriber:
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         self.sock.setsockopt(zmq.RECONNECT_IVL, 100)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if tcp is not None:
+            apply_tcp_options(self.sock, tcp)
         self.topics: list[bytes] = []
         self.reconnects = 0
-        self._handshakes = 0
         self._next_monitor_check = 0.0
-        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        # Per endpoint: a SUB connected to several publishers tells which one came back.
+        self.monitor = EndpointMonitor(self.sock)
+        self._monitor = self.monitor.socket
         self._waiter = zmq.Poller()  # `recv` waits for a message or a reconnect
         self._waiter.register(self.sock, zmq.POLLIN)
         self._waiter.register(self._monitor, zmq.POLLIN)
         for topic in topics:
             self.subscribe(topic)
-        self.sock.connect(endpoint)
+        for ep in ([endpoint] if isinstance(endpoint, str) else endpoint):
+            self.sock.connect(ep)
 
     def subscribe(self, topic: bytes) -> None:
         """Add a subscription prefix (b"" is everything)."""
@@ -288,18 +294,13 @@ class Subscriber:
         if now < self._next_monitor_check:
             return False
         self._next_monitor_check = now + MONITOR_INTERVAL
-        mon = self._monitor
-        handshakes = self._handshakes
-        while mon.poll(0):
-            mon.recv_multipart()
-            handshakes += 1
-        reconnected = handshakes >= 2 and handshakes > self._handshakes  # the first is the connect
-        self._handshakes = handshakes
-        if reconnected:
-            self.reconnects += 1
+        back = [ep for ep, change in self.monitor.poll() if change == "reconnected"]
+        if back:
+            self.reconnects += len(back)
             self.renew_subscriptions()
-            log.info("bus_resubscribed", topics=len(self.topics), reconnects=self.reconnects)
-        return reconnected
+            log.info("bus_resubscribed", topics=len(self.topics), reconnects=self.reconnects,
+                     endpoints=sorted(set(back)))
+        return bool(back)
 
     def renew_subscriptions(self) -> None:
         """Send every subscription upstream again, without a moment of not being subscribed.
@@ -363,8 +364,7 @@ class Subscriber:
 
     def close(self) -> None:
         """Close the socket (and its monitor)."""
-        self.sock.disable_monitor()
-        self._monitor.close(linger=0)
+        self.monitor.close()
         self.sock.close(linger=0)
 
 

@@ -18,6 +18,7 @@ import structlog
 import zmq
 
 from omd.daemon.runtime import Runtime, Subsystem
+from omd.netopts import apply_tcp_options
 from omd.sockets import READY_TOPIC
 
 log = structlog.get_logger()
@@ -64,6 +65,7 @@ class BusSubsystem(Subsystem):
             xpub.bind(paths.endpoint(paths.bus_out))
             xpub.bind(INPROC_OUT)
             if config.bus.tcp_listen:
+                apply_tcp_options(xpub, config.bus.tcp)
                 xpub.bind(config.bus.tcp_listen)
         finally:
             os.umask(old_umask)

@@ -26,10 +26,19 @@ def test_documented_file_equals_embedded_defaults():
 def test_documented_file_names_every_key():
     """Every key of every section appears in conf/omd.toml."""
     text = (REPO / "conf" / "omd.toml").read_text()
+    import msgspec
+
+    def check(name: str, value: msgspec.Struct) -> None:
+        assert f"[{name}]" in text, f"[{name}] undocumented"
+        for key in value.__struct_fields__:
+            sub = getattr(value, key)
+            if isinstance(sub, msgspec.Struct):  # a nested table: [section.key]
+                check(f"{name}.{key}", sub)
+            else:
+                assert f"\n{key} = " in text, f"{name}.{key} undocumented"
+
     for section in config.Config.__struct_fields__:
-        assert f"[{section}]" in text
-        for key in getattr(config.Config(), section).__struct_fields__:
-            assert f"\n{key} = " in text, f"{section}.{key} undocumented"
+        check(section, getattr(config.Config(), section))
 
 
 def test_missing_file_gives_defaults(tmp_path):
