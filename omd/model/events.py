@@ -267,10 +267,11 @@ def _register(cls: type[Event]) -> None:
 # Events
 
 
-class Event(msgspec.Struct, forbid_unknown_fields=True):
+class Event(msgspec.Struct):
     """Base of every event kind. `labels` is declared here so it is encoded first.
 
-    Every subclass is registered as a kind when it is defined.
+    Fields unknown to this version are ignored when decoding (a newer peer's); `from_builtins`
+    refuses them in API input. Every subclass is registered as a kind when it is defined.
     """
 
     labels: Labels | None = None

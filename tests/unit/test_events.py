@@ -83,10 +83,29 @@ def test_decode_data_validates_and_names_the_field():
     with pytest.raises(ValidationError) as info:
         events.decode_data("InstanceStatusUpdated", b'{"path":"svc1","instance_status":{"avail":3}}')
     assert info.value.path == "$.instance_status.avail"
-    with pytest.raises(ValidationError, match="unknown field `bogus`"):
-        events.decode_data("WatchDog", b'{"bogus":1}')
     with pytest.raises(ValidationError):
         events.decode_data("WatchDog", b"not json")
+
+
+def test_wire_decoding_ignores_fields_of_a_newer_version():
+    """decode_data (typed consumers of the wire) ignores unknown fields, top-level and nested, and keeps the rest."""
+    event = events.decode_data("InstanceStatusPost", b'{"labels":{"node":"n1"},"path":"svc1","node":"n1",'
+                                                     b'"future":{"x":1},"instance_status":{"avail":"up","new":2}}')
+    assert event.path == "svc1" and event.instance_status.avail == "up"
+    assert events.decode_data("WatchDog", b'{"bogus":1,"bus":"b"}').bus == "b"
+
+
+def test_api_input_refuses_an_unknown_top_level_field():
+    """from_builtins (API input) refuses an unknown top-level field, naming it in the path; nested ones pass."""
+    with pytest.raises(ValidationError, match="unknown field `bogus`") as info:
+        events.from_builtins("InstanceStatusPost", {"path": "svc1", "bogus": 1})
+    assert info.value.path == "$.bogus" and info.value.kind == "InstanceStatusPost"
+    with pytest.raises(ValidationError) as info:
+        events.from_builtins("WatchDog", {"bus": "b", "a b": 1})
+    assert info.value.path == "$['a b']"
+    ok = events.from_builtins("InstanceStatusPost", {"path": "svc1", "instance_status": {"avail": "up", "new": 2}})
+    assert ok.instance_status.avail == "up"
+    assert events.from_builtins("SubscriptionQueueThreshold", {"from": 3}).from_ == 3  # encode names are the fields
 
 
 def _all_subclasses(cls):
