@@ -66,7 +66,7 @@ def test_event_stream_parameters_never_500(api, filters, limit, duration, replay
 @given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | ODD,
                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ODD, inner, max_size=3),
                          max_leaves=10),
-       kind=st.sampled_from(["NodeStatsUpdated", "InstanceStatusUpdated", "WatchDog", "Nope", ""]))
+       kind=st.sampled_from(["InstanceStatusPost", "NodeStatsUpdated", "InstanceStatusUpdated", "WatchDog", "Nope", ""]))
 def test_post_event_bodies_never_500(api, body, kind):
     """Arbitrary JSON bodies on the POST endpoints get 2xx or 4xx, never a server error."""
     with httpx.Client(base_url=api, headers={"Authorization": "Bearer fuzztoken1"}, timeout=10) as c:

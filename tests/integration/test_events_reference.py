@@ -16,7 +16,7 @@ from tests.helpers import REPO
 from tests.integration.test_sources_objects import BASE, bus, expect, post  # noqa: F401  (bus: fixture)
 
 SOURCES = {"nmon", "discover", "istat", "omon", "scheduler"}
-COLUMNS = ["Kind", "Published by", "Labels", "Data fields", "Replay", "Forwarded", "Notes"]
+COLUMNS = ["Kind", "Published by", "API role", "Labels", "Data fields", "Replay", "Forwarded", "Peer", "Notes"]
 
 
 def reference_table():
@@ -39,8 +39,26 @@ def names(cell):
     return set(re.findall(r"`([^`]+)`", cell))
 
 
+def publishers(cell):
+    """The publishers a "Published by" cell names: backquoted names, "every process" or "not published"."""
+    if cell == "every process":
+        return events.EVERY_PROCESS
+    if cell == "not published":
+        return frozenset()
+    found = frozenset(names(cell))
+    assert found, f"a Published by cell names its publishers: {cell!r}"
+    return found
+
+
+def replay(info):
+    """The Replay cell of a kind: its rank in upstream's order, on request, or N."""
+    if info.replay_rank is not None:
+        return f"Y ({info.replay_rank})"
+    return "on request" if info.replay_on_request else "N"
+
+
 def test_table_lists_every_kind_once_with_kinds_facts():
-    """The table has one row per kind of omd.model.events.KINDS, with its data fields, replay and forwarded flags."""
+    """The table has one row per kind of omd.model.events.KINDS, agreeing with every fact the kind declares."""
     rows = reference_table()
     kinds = [row["Kind"] for row in rows]
     assert sorted(kinds) == sorted(events.KINDS) and len(kinds) == len(set(kinds))
@@ -48,10 +66,13 @@ def test_table_lists_every_kind_once_with_kinds_facts():
         info = events.KINDS[row["Kind"]]
         fields = {f.encode_name for f in msgspec.structs.fields(info.type) if f.name != "labels"}
         assert names(row["Data fields"]) == fields, row["Kind"]
-        assert row["Replay"] == ("Y" if info.replay else "N"), row["Kind"]
+        assert row["Replay"] == replay(info), row["Kind"]
         assert row["Forwarded"] == ("Y" if info.forwarded else "N"), row["Kind"]
-        assert row["Published by"] == "not published" or names(row["Published by"]) or \
-            row["Published by"] == "every process", row["Kind"]
+        assert row["Peer"] == ("Y" if info.peer else "N"), row["Kind"]
+        assert row["API role"] == (info.api or "never"), row["Kind"]
+        assert publishers(row["Published by"]) == info.publishers, row["Kind"]
+    ranked = sorted((int(row["Replay"][3:-1]), row["Kind"]) for row in rows if row["Replay"].startswith("Y ("))
+    assert tuple(kind for _, kind in ranked) == events.REPLAY_ORDER
 
 
 JOBS = '[scheduler]\njobs = [{name = "ok", command = ["true"], interval = 0.3}, ' \

@@ -2,7 +2,7 @@
 
     GET  /api/node/name/{nodename}/daemon/event   the event stream (SSE)
     GET  /api/cluster/status                      the cluster dataset
-    POST /api/node/event                          publish an event (admin)
+    POST /api/node/event                          publish an event (the kind's API role)
     POST /api/instance/status                     post an instance status (operator)
     POST /api/node/name/{nodename}/action/{freeze|unfreeze}                      (admin)
     POST /api/daemon/subsystem/{name}/action/restart                             (root)
@@ -32,6 +32,7 @@ from omd.config import Config
 from omd.errors import OmdError, UnknownKindError, ValidationError
 from omd.sockets import Publisher
 from omd.model.wire import rfc3339_ns
+from omd.objects import ObjectPath, ObjectPathError
 from omd.subsystems.gateway.auth import Authenticator, AuthError, Principal
 from omd.subsystems.gateway.feed import Feed, JournalUnavailable, events_from
 from omd.subsystems.gateway.metrics import Metrics
@@ -190,13 +191,20 @@ class Gateway:
         return web.json_response(dataset(entries, self.nodename))
 
     async def post_event(self, request: web.Request) -> web.Response:
-        """POST /api/node/event: publish an event of a known kind, validated (admin)."""
+        """POST /api/node/event: publish an event of a known kind, validated.
+
+        Who may is the kind's `api` fact (omd.model.events, docs/events.md): the weakest role
+        that may inject it here, or never. A non-root caller's event stays in its namespaces.
+        """
         principal: Principal = request[PRINCIPAL]
-        _require(principal, "admin")
         body = await _json_body(request)
         kind = body.get("kind")
         if not isinstance(kind, str):
             raise bad_request("`kind` is required and must be a string", field="kind")
+        try:
+            _require_kind_right(principal, ev.kind_info(kind))
+        except UnknownKindError as exc:
+            raise bad_request(str(exc), field="kind") from None
         labels = body.get("labels") or {}
         if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) and "\0" not in k + v
                                                   and "=" not in k and k for k, v in labels.items()):
@@ -212,8 +220,8 @@ class Gateway:
             raise bad_request(str(exc), field="kind") from None
         except ValidationError as exc:
             raise bad_request(str(exc), field="data" + exc.path.removeprefix("$")) from None
-        if not principal.is_root and not principal.can_see(labels.get("namespace")):
-            raise Problem(403, "Forbidden", f"no role on namespace {labels.get('namespace')!r}")
+        if not principal.is_root:
+            _require_own_namespaces(principal, labels, data)
         labels = {"node": self.nodename, **labels}
         if not self.publish(event, labels):
             raise Problem(503, "Service Unavailable", "the event bus is not ready")
@@ -330,6 +338,41 @@ def _uuid() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+def _require_kind_right(principal: Principal, info: ev.KindInfo) -> None:
+    """403 unless the kind may be injected through POST /api/node/event with this role."""
+    if info.api is not None and principal.has_role(info.api):
+        return
+    publishers = ", ".join(sorted(info.publishers)) or "no subsystem yet"
+    if info.api is None:
+        detail = f"{info.name} is never accepted through POST /api/node/event"
+    else:
+        detail = f"{info.name} needs the {info.api} role (you have {principal.role})"
+    raise Problem(403, "Forbidden", f"{detail}; it is published by {publishers}", kind=info.name,
+                  role=info.api, publishers=sorted(info.publishers))
+
+
+def _require_own_namespaces(principal: Principal, labels: dict[str, str], data: dict[str, Any]) -> None:
+    """403 unless every namespace the event names (its namespace label, the namespace of its
+    path label and of its data's path) is one of the principal's; an event about an object
+    must carry that object's namespace label, which is what keeps it from other namespaces'
+    streams."""
+    named = {labels.get("namespace")}
+    for where, path in (("labels.path", labels.get("path")), ("data.path", data.get("path"))):
+        if path in (None, ""):
+            continue
+        try:
+            namespace = ObjectPath.parse(path).namespace if isinstance(path, str) else None
+        except ObjectPathError as exc:
+            raise bad_request(str(exc), field=where) from None
+        if labels.get("namespace") != namespace:
+            raise bad_request(f"`labels.namespace` must be {namespace!r}, the namespace of {where} {path!r}",
+                              field="labels.namespace")
+        named.add(namespace)
+    for namespace in sorted(n for n in named if n is not None):
+        if not principal.can_see(namespace):
+            raise Problem(403, "Forbidden", f"no role on namespace {namespace!r}")
 
 
 def _require(principal: Principal, role: str) -> None:
