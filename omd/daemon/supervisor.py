@@ -43,7 +43,7 @@ import zmq
 from omd import __version__, config as configmod, logs
 from omd.config import Config
 from omd.errors import AlreadyRunningError, ConfigError
-from omd.model.events import KINDS, DaemonStatusUpdated, WatchDog
+from omd.model.events import KINDS, DaemonStatusUpdated, WatchDog, publisher_name, publisher_pid
 from omd.paths import Paths
 from omd.daemon.sdnotify import Notifier
 from omd.daemon.readiness import READY_FD_ENV
@@ -575,14 +575,13 @@ class Supervisor:
         DaemonCtl is published by the gateway only (its root-only restart endpoint): the
         publisher id (`name:pid:uuid`) must name the gateway and the gateway's current pid.
         """
-        name, _, rest = pub.partition(":")
-        pid_text = rest.partition(":")[0]
-        allowed = KINDS["DaemonCtl"].publishers if hasattr(KINDS["DaemonCtl"], "publishers") else {"gateway"}
-        if name not in allowed:
-            return f"DaemonCtl is obeyed from {', '.join(sorted(allowed))} only, not {name!r}"
-        owners = [c for c in self.children.values() if c.instance.kind.name == name]
-        if not any(c.proc is not None and str(c.proc.pid) == pid_text and c.proc.poll() is None for c in owners):
-            return f"publisher {pub!r} is not the running {name} process"
+        info = KINDS["DaemonCtl"]
+        name, pid = publisher_name(pub), publisher_pid(pub)
+        if not info.may_publish(name):
+            return f"DaemonCtl is obeyed from {', '.join(sorted(info.publishers))} only, not {name!r}"
+        if not any(c.proc is not None and c.proc.pid == pid and c.proc.poll() is None
+                   for c in self.children.values() if info.may_publish(c.name)):
+            return f"publisher {pub!r} is not a running {name} process"
         return ""
 
     def _control(self, data: dict[str, Any]) -> None:
