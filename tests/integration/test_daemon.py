@@ -507,3 +507,30 @@ def test_ctrl_c_on_a_foreground_daemon_stops_it_in_order(root, zctx):
         sub.close()
     finally:
         d.stop()
+
+
+def test_sighup_restarts_only_the_subsystem_whose_section_changed(daemon):
+    """A changed [nmon] key: SIGHUP restarts nmon alone; no other pid changes, no restart is
+    counted as a crash, and an open event stream goes on without a gap."""
+    from tests.sse import RawStream
+
+    before = daemon.status()["subsystems"]
+    daemon.paths.config_file.write_text("[daemon]\nwatchdog_interval = 0.5\n[nmon]\nstats_interval = 7.0\n")
+    stream = RawStream(str(daemon.paths.api_socket),
+                       "/api/node/name/_/daemon/event?filter=SubscriptionError&filter=NodeConfigUpdated")
+    try:
+        stream.read_headers()
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: daemon.status()["subsystems"]["nmon"]["pid"] not in (0, before["nmon"]["pid"])
+                 and daemon.status()["subsystems"]["nmon"]["state"] == "running", what="nmon restarted")
+        after = daemon.status()["subsystems"]
+        for name, sub in after.items():
+            assert sub["restarts"] == 0, (name, sub)
+            if name != "nmon":
+                assert sub["pid"] == before[name]["pid"], f"{name} was restarted by a reload of [nmon]"
+        assert daemon.status()["status"] == "started"
+        # The stream stays open: it receives the restarted nmon's NodeConfigUpdated, no gap.
+        got = stream.events(1, timeout=10)
+        assert [e.kind for e in got] == ["NodeConfigUpdated"], got
+    finally:
+        stream.close()
