@@ -33,9 +33,10 @@ from omd.errors import OmdError, UnknownKindError, ValidationError
 from omd.sockets import Publisher
 from omd.model.wire import rfc3339_ns
 from omd.subsystems.gateway.auth import Authenticator, AuthError, Principal
-from omd.subsystems.gateway.feed import Feed, JournalUnavailable, events_from
+from omd.subsystems.gateway.feed import Feed
 from omd.subsystems.gateway.metrics import Metrics
 from omd.subsystems.gateway.streams import Stream, selector_patterns
+from omd.subsystems.journal.protocol import JournalError
 
 log = structlog.get_logger()
 
@@ -98,7 +99,7 @@ class Gateway:
             if exc.status >= 400 and exc.content_type != "application/problem+json":
                 raise Problem(exc.status, exc.reason, exc.text or exc.reason) from None
             raise
-        except JournalUnavailable as exc:
+        except JournalError as exc:
             self.metrics.requests[f"{route} 503"] += 1
             raise Problem(503, "Service Unavailable", str(exc)) from None
         except (asyncio.CancelledError, ConnectionResetError):
@@ -182,9 +183,9 @@ class Gateway:
         from omd.model.state import Entry, dataset
 
         principal: Principal = request[PRINCIPAL]
-        reply = await self.feed.request(b"snapshot")
+        snapshot = await self.feed.journal.snapshot()
         entries = []
-        for fe in events_from(reply[2]):
+        for fe in snapshot.records:
             if principal.can_see(fe.namespace):
                 entries.append(Entry(fe.id, fe.kind, fe.topic, b"", fe.data, msgspec.json.decode(fe.data)))
         return web.json_response(dataset(entries, self.nodename))
