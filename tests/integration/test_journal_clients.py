@@ -1,0 +1,115 @@
+"""The journal's clients on a real daemon: omon's snapshot, streams when the journal stalls,
+and API posts answered only once journaled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from omd.sockets import Publisher
+from omd.subsystems.journal.protocol import JournalClient
+from tests.helpers import ready_subscriber, wait_for
+
+CONFIG = """[node]
+name = "n1"
+[daemon]
+watchdog_interval = 0.5
+restart_backoff_initial = 0.1
+[gateway]
+keepalive_interval = 0.3
+"""
+
+
+def _api(daemon) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
+                        timeout=15)
+
+
+def _wait_api(daemon) -> None:
+    def up() -> bool:
+        try:
+            with _api(daemon) as c:
+                return c.get("/metrics").status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_for(up, timeout=20, what="gateway API")
+
+
+@pytest.fixture
+def node(daemon_factory):
+    """A daemon named n1 with its API up."""
+    d = daemon_factory(CONFIG)
+    _wait_api(d)
+    return d
+
+
+def _log_records(daemon, event: str) -> list[dict]:
+    """The daemon's JSON log records named `event` (subsystems log to its stdout)."""
+    out = []
+    for line in daemon.log().splitlines():
+        if f'"{event}"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == event:
+            out.append(record)
+    return out
+
+
+def _wait_subscribed(zctx, daemon, topic: bytes) -> None:
+    probe = Publisher(zctx, daemon.endpoint("in"), "test", "probe")
+    try:
+        assert probe.wait_subscription(topic, 15), f"no subscriber for {topic!r}"
+    finally:
+        probe.close(linger_ms=0)
+
+
+def _journaled(zctx, daemon, kinds: set[str]) -> bool:
+    client = JournalClient(zctx, daemon.paths, timeout=5)
+    try:
+        return kinds <= {r.kind for r in client.snapshot().records}
+    finally:
+        client.close()
+
+
+def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
+    """After kill -9 of omon with nothing changed, the new omon starts from the journal's
+    snapshot (objects >= 1) and publishes no ObjectStatusUpdated or ClusterStatusUpdated."""
+    _wait_subscribed(zctx, node, b"InstanceStatusPost\0")  # istat
+    _wait_subscribed(zctx, node, b"InstanceStatusUpdated\0")  # omon
+    sub = ready_subscriber(zctx, node, [b"ObjectStatusUpdated\0", b"ClusterStatusUpdated\0"])
+    try:
+        with _api(node) as c:
+            r = c.post("/api/instance/status", json={"path": "svc1", "instance_status": {
+                "avail": "up", "overall": "up", "provisioned": "true"}})
+            assert r.status_code == 200, r.text
+        msg = sub.recv(timeout=10)
+        while msg is not None and msg.kind != "ObjectStatusUpdated":
+            msg = sub.recv(timeout=10)
+        assert msg is not None and msg.data_obj()["path"] == "svc1"
+        wait_for(lambda: _journaled(zctx, node, {"ObjectStatusUpdated", "ClusterStatusUpdated"}),
+                 what="omon's statuses journaled")
+        old = node.subsystem_pid("omon")
+        os.kill(old, signal.SIGKILL)
+
+        def running_again():
+            omon = node.status().get("subsystems", {}).get("omon", {})
+            return omon.get("state") == "running" and omon.get("pid") not in (0, old) and omon["pid"]
+        pid = wait_for(running_again, timeout=20, what="omon restarted and running")
+        started = wait_for(lambda: [r for r in _log_records(node, "omon_started") if r.get("pid") == pid],
+                           what="omon_started logged")
+        assert started[0]["snapshot"] is True and started[0]["objects"] >= 1, started[0]
+        deadline = time.monotonic() + 2.0
+        while (left := deadline - time.monotonic()) > 0:
+            msg = sub.recv(timeout=left)
+            assert msg is None, f"republished {msg.kind}: {msg.data_obj()}"
+    finally:
+        sub.close()
