@@ -15,6 +15,7 @@ import pytest
 from omd.sockets import Publisher
 from omd.subsystems.journal.protocol import JournalClient
 from tests.helpers import ready_subscriber, wait_for
+from tests.sse import RawStream
 
 CONFIG = """[node]
 name = "n1"
@@ -113,3 +114,27 @@ def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
             assert msg is None, f"republished {msg.kind}: {msg.data_obj()}"
     finally:
         sub.close()
+
+
+def test_stream_whose_journal_stalls_ends_with_a_gap_event(node):
+    """With the journal stopped (SIGSTOP), a replay stream gets 200, then a SubscriptionError gap
+    event (no id) and the end of the connection: no second status line inside the body."""
+    journal = node.subsystem_pid("journal")
+    os.kill(journal, signal.SIGSTOP)
+    stream = None
+    try:
+        started = time.monotonic()
+        stream = RawStream(str(node.paths.api_socket), "/api/node/name/_/daemon/event?replay=true")
+        got = stream.events(None, timeout=5 + 5)  # the journal timeout, and a margin
+        elapsed = time.monotonic() - started
+        assert stream.status == 200
+        assert stream.closed, f"the stream did not end within {elapsed:.1f}s: {got}"
+        assert b"HTTP/1.1" not in stream.body + stream.raw and all(b"HTTP/1.1" not in e.raw for e in got)
+        assert [e.kind for e in got] == ["SubscriptionError"], got
+        assert got[0].id is None and "journal" in got[0].data["error"]
+        stream.sock.settimeout(5)
+        assert stream.sock.recv(1024) == b"", "the connection stays open"  # closed, not kept alive
+    finally:
+        os.kill(journal, signal.SIGCONT)
+        if stream is not None:
+            stream.close()

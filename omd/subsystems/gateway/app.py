@@ -154,6 +154,7 @@ class Gateway:
         self.metrics.streams_total += 1
         labels = {"node": self.nodename, "origin": "api"}
         self.publish(ev.ClientSubscribed(at=rfc3339_ns(), name=name), labels)
+        failed = False
         try:
             frames, start = await stream.start_events(last_event_id, replay)
             if last_event_id is not None:
@@ -167,9 +168,25 @@ class Gateway:
                 await stream.write(resp, frames)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        except Exception as exc:
+            # The status line is sent: an error can only end the stream, with a gap event
+            # (no id, so the client resumes from its last event), never a second status.
+            failed = True
+            if isinstance(exc, OmdError):
+                log.warning("api_stream_failed", stream=stream.id, error=str(exc))
+                reason = str(exc)
+            else:
+                log.exception("api_stream_failed", stream=stream.id)
+                reason = "unexpected error; see the daemon log"
+            try:
+                await resp.write(stream.gap_frame(f"{reason}; resume with Last-Event-ID"))
+            except (ConnectionResetError, RuntimeError):
+                pass
         finally:
             self.feed.remove(stream)
             self.publish(ev.ClientUnsubscribed(at=rfc3339_ns(), name=name), labels)
+        if failed:
+            resp.force_close()  # end the connection too: the client must not wait on it
         try:
             await resp.write_eof()
         except (ConnectionResetError, RuntimeError):
