@@ -138,3 +138,30 @@ def test_stream_whose_journal_stalls_ends_with_a_gap_event(node):
         os.kill(journal, signal.SIGCONT)
         if stream is not None:
             stream.close()
+
+
+def test_gateway_serve_exits_non_zero_when_a_reader_task_dies(daemon_factory, monkeypatch):
+    """A gateway whose feed reader dies logs gateway_task_died and its serve() returns non-zero
+    (so the supervisor restarts it), instead of answering HTTP while delivering nothing."""
+    import asyncio
+
+    import structlog
+
+    from omd import config as configmod
+    from omd.subsystems import gateway
+    from omd.subsystems.gateway.feed import Feed
+
+    # The real bus and journal; the gateway is the one run here, in this process.
+    d = daemon_factory(CONFIG.replace("[daemon]\n", '[daemon]\nsubsystems = ["journal"]\n'))
+    wait_for(lambda: (d.paths.run / "journal.sock").exists(), what="journal socket")
+
+    def broken(self, events):
+        raise RuntimeError("injected dispatch failure")
+    monkeypatch.setattr(Feed, "dispatch", broken)  # the first live event (its listener status) kills the reader
+    config = configmod.load(d.paths)
+    with structlog.testing.capture_logs() as logs:
+        code = asyncio.run(asyncio.wait_for(gateway.serve(config, d.paths), 30))
+    assert code == gateway.TASK_DIED_EXIT != 0
+    died = [r for r in logs if r["event"] == "gateway_task_died"]
+    assert died and died[0]["task"] == "read_live" and "injected" in died[0]["error"]
+    assert not d.paths.api_socket.exists()  # it stopped serving
