@@ -81,6 +81,17 @@ def _journaled(zctx, daemon, kinds: set[str]) -> bool:
         client.close()
 
 
+def _restart_omon(daemon) -> int:
+    """kill -9 omon; its new pid once the supervisor says it runs again."""
+    old = daemon.subsystem_pid("omon")
+    os.kill(old, signal.SIGKILL)
+
+    def running_again():
+        omon = daemon.status().get("subsystems", {}).get("omon", {})
+        return omon.get("state") == "running" and omon.get("pid") not in (0, old) and omon["pid"]
+    return wait_for(running_again, timeout=20, what="omon restarted and running")
+
+
 def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
     """After kill -9 of omon with nothing changed, the new omon starts from the journal's
     snapshot (objects >= 1) and publishes no ObjectStatusUpdated or ClusterStatusUpdated."""
@@ -96,15 +107,18 @@ def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
         while msg is not None and msg.kind != "ObjectStatusUpdated":
             msg = sub.recv(timeout=10)
         assert msg is not None and msg.data_obj()["path"] == "svc1"
-        wait_for(lambda: _journaled(zctx, node, {"ObjectStatusUpdated", "ClusterStatusUpdated"}),
-                 what="omon's statuses journaled")
-        old = node.subsystem_pid("omon")
-        os.kill(old, signal.SIGKILL)
-
-        def running_again():
-            omon = node.status().get("subsystems", {}).get("omon", {})
-            return omon.get("state") == "running" and omon.get("pid") not in (0, old) and omon["pid"]
-        pid = wait_for(running_again, timeout=20, what="omon restarted and running")
+        wait_for(lambda: _journaled(zctx, node, {"ObjectStatusUpdated"}), what="omon's object status journaled")
+        try:
+            wait_for(lambda: _journaled(zctx, node, {"ClusterStatusUpdated"}), timeout=3)
+        except AssertionError:
+            # The journal missed omon's first ClusterStatusUpdated, published as the daemon
+            # started, before the journal's subscription was in force (the sources' first
+            # events race, fixed separately): one restart makes omon publish it again.
+            _restart_omon(node)
+            wait_for(lambda: _journaled(zctx, node, {"ClusterStatusUpdated"}), what="cluster status journaled")
+        while sub.recv(timeout=0.2) is not None:  # what the set-up published
+            pass
+        pid = _restart_omon(node)
         started = wait_for(lambda: [r for r in _log_records(node, "omon_started") if r.get("pid") == pid],
                            what="omon_started logged")
         assert started[0]["snapshot"] is True and started[0]["objects"] >= 1, started[0]
@@ -165,3 +179,57 @@ def test_gateway_serve_exits_non_zero_when_a_reader_task_dies(daemon_factory, mo
     died = [r for r in logs if r["event"] == "gateway_task_died"]
     assert died and died[0]["task"] == "read_live" and "injected" in died[0]["error"]
     assert not d.paths.api_socket.exists()  # it stopped serving
+
+
+def _record_of(zctx, daemon, eid: int):
+    """The journal's record with id `eid` (from its ring)."""
+    client = JournalClient(zctx, daemon.paths, timeout=5)
+    try:
+        reply = client.since(eid - 1)
+    finally:
+        client.close()
+    assert not hasattr(reply, "first"), f"id {eid} is not in the ring: {reply}"
+    return reply.records[0]
+
+
+def test_posts_answer_the_id_the_journal_gave_the_event(node, zctx):
+    """POST /api/node/event and /api/instance/status answer with the id of the journaled event."""
+    with _api(node) as c:
+        r = c.post("/api/node/event", json={"kind": "NodeStatsUpdated", "labels": {"node": "x"},
+                                            "data": {"node": "x", "node_stats": {"score": 7}}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["kind"] == "NodeStatsUpdated" and isinstance(body["id"], int)
+        record = _record_of(zctx, node, body["id"])
+        assert (record.id, record.kind, record.labels) == (body["id"], "NodeStatsUpdated", body["labels"])
+        assert json.loads(record.data)["node_stats"]["score"] == 7
+        r = c.post("/api/instance/status", json={"path": "svc9", "instance_status": {"avail": "up"}})
+        assert r.status_code == 200, r.text
+        record = _record_of(zctx, node, r.json()["id"])
+        assert record.kind == "InstanceStatusPost" and json.loads(record.data)["path"] == "svc9"
+
+
+def test_post_is_503_until_the_journal_holds_the_event(node, zctx):
+    """With the journal stopped, a POST is not answered 200: after the ack timeout it is a 503
+    saying the event was published but not confirmed (the journal numbers it once resumed)."""
+    journal = node.subsystem_pid("journal")
+    os.kill(journal, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with _api(node) as c:
+            r = c.post("/api/node/event", json={"kind": "NodeStatsUpdated", "labels": {"node": "stalled"},
+                                                "data": {"node": "stalled"}})
+        elapsed = time.monotonic() - started
+        assert r.status_code == 503, r.text
+        assert "published but its journaling was not confirmed" in r.json()["detail"]
+        assert 4.5 < elapsed < 10
+    finally:
+        os.kill(journal, signal.SIGCONT)
+
+    def journaled() -> bool:
+        client = JournalClient(zctx, node.paths, timeout=5)
+        try:
+            return any(r.labels.get("node") == "stalled" for r in client.snapshot().records)
+        finally:
+            client.close()
+    wait_for(journaled, what="the published event journaled once the journal resumed")

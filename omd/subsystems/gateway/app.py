@@ -42,6 +42,8 @@ log = structlog.get_logger()
 
 PRINCIPAL = web.AppKey("principal", Principal)
 APP_STATE = web.AppKey("state", object)
+# How long a POST waits for the journal to hold the event it published.
+ACK_TIMEOUT = 5.0
 PATH_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._-]*/(?:svc|vol|cfg|sec|usr|nscfg)/)?[a-z0-9][a-z0-9._-]*$")
 
 
@@ -70,10 +72,31 @@ class Gateway:
         self.publisher = publisher
         self.auth = Authenticator(config.gateway.tokens)
         self.metrics = Metrics(feed)
+        self.ack_timeout = ACK_TIMEOUT
+        feed.ack_pub = publisher.pub_id
 
     def publish(self, event: ev.Event, labels: dict[str, str]) -> bool:
         """Publish without blocking the loop (dropped, and False, if the bus is not ready)."""
         return self.publisher.publish(event, labels, ready_timeout=0)
+
+    async def publish_journaled(self, event: ev.Event, labels: dict[str, str]) -> int:
+        """Publish, then wait until the journal holds the event; the id it gave it.
+
+        A 200 answer to a POST means the event is journaled (in the ring and, for a state
+        kind, the state log), so a gateway crash right after it loses nothing. Raises 503
+        problems when the bus is not ready or the journal does not confirm in time.
+        """
+        if not self.publish(event, labels):
+            raise Problem(503, "Service Unavailable", "the event bus is not ready: the event was not published")
+        # The seq that publish just gave the event (Publisher counts per kind); read right
+        # after it, with no await in between, then the feed watches for that (pub, kind, seq).
+        seq = self.publisher._seq[event.kind]  # noqa: SLF001
+        try:
+            return await self.feed.journaled(event.kind, seq, self.ack_timeout)
+        except asyncio.TimeoutError:
+            raise Problem(503, "Service Unavailable",
+                          f"the event was published but its journaling was not confirmed within "
+                          f"{self.ack_timeout:g}s: it may be lost (a retry may duplicate it)") from None
 
     # ------------------------------------------------------------------ middleware
 
@@ -233,9 +256,8 @@ class Gateway:
         if not principal.is_root and not principal.can_see(labels.get("namespace")):
             raise Problem(403, "Forbidden", f"no role on namespace {labels.get('namespace')!r}")
         labels = {"node": self.nodename, **labels}
-        if not self.publish(event, labels):
-            raise Problem(503, "Service Unavailable", "the event bus is not ready")
-        return web.json_response({"kind": kind, "labels": labels, "published": True})
+        eid = await self.publish_journaled(event, labels)
+        return web.json_response({"kind": kind, "labels": labels, "id": eid, "published": True})
 
     async def post_instance_status(self, request: web.Request) -> web.Response:
         """POST /api/instance/status: post this node's status of an object instance."""
@@ -257,9 +279,8 @@ class Gateway:
         except ValidationError as exc:
             raise bad_request(str(exc), field=exc.path.removeprefix("$.")) from None
         labels = {"namespace": namespace, "path": path, "node": self.nodename, "origin": "api"}
-        if not self.publish(event, labels):
-            raise Problem(503, "Service Unavailable", "the event bus is not ready")
-        return web.json_response({"path": path, "node": self.nodename, "published": True})
+        eid = await self.publish_journaled(event, labels)
+        return web.json_response({"path": path, "node": self.nodename, "id": eid, "published": True})
 
     async def post_node_action(self, request: web.Request) -> web.Response:
         """POST /api/node/name/{nodename}/action/{freeze|unfreeze}: the node frozen flag (admin).
