@@ -111,10 +111,7 @@ def journal_barrier(ctx: zmq.Context, paths: "Paths", pub: Publisher, timeout: f
     """
     if not pub.sent or not (paths.run / "journal.sock").exists():
         return True
-    try:  # MERGE-TODO: the protocol module lands with the journal branch
-        from omd.subsystems.journal.protocol import JournalClient, JournalUnavailable
-    except ImportError:
-        return True
+    from omd.subsystems.journal.protocol import JournalClient, JournalError
 
     deadline = time.monotonic() + timeout
     client = JournalClient(ctx, paths, timeout=min(2.0, timeout))
@@ -123,7 +120,7 @@ def journal_barrier(ctx: zmq.Context, paths: "Paths", pub: Publisher, timeout: f
             want = dict(pub.sent)
             try:
                 seen = client.seen(pub.pub_id)
-            except JournalUnavailable:
+            except JournalError:
                 seen = {}
             if all(seen.get(kind, 0) >= seq for kind, seq in want.items()):
                 return True
@@ -259,15 +256,12 @@ class Runtime:
         this subsystem, not of the journal); False when unknown or no journal runs."""
         if self.ctx is None or not (self.paths.run / "journal.sock").exists():
             return False
-        try:  # MERGE-TODO
-            from omd.subsystems.journal.protocol import JournalClient, JournalUnavailable
-        except ImportError:
-            return False
+        from omd.subsystems.journal.protocol import JournalClient, JournalError
 
         client = JournalClient(self.ctx, self.paths, timeout=2.0)
         try:
             confirmed = set(client.stats().get("confirmed", ()))
-        except JournalUnavailable:
+        except JournalError:
             return False
         finally:
             client.close()
@@ -277,17 +271,14 @@ class Runtime:
         """Tell the journal that `kinds` were all republished (after a barrier)."""
         if not kinds or self.ctx is None or not (self.paths.run / "journal.sock").exists():
             return
-        try:  # MERGE-TODO
-            from omd.subsystems.journal.protocol import JournalClient, JournalUnavailable
-        except ImportError:
-            return
+        from omd.subsystems.journal.protocol import JournalClient, JournalError
 
         client = JournalClient(self.ctx, self.paths, timeout=2.0)
         try:
             dropped = client.resynced(list(kinds))
             if dropped:
                 log.info("journal_resynced", subsystem=self.instance, dropped=dropped)
-        except JournalUnavailable as exc:
+        except JournalError as exc:
             log.warning("journal_resync_failed", subsystem=self.instance, error=str(exc))
         finally:
             client.close()

@@ -28,7 +28,6 @@ once per burst, so a status that exists only in the middle of a burst is not pub
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import msgspec
@@ -40,12 +39,12 @@ from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import FrameError
 from omd.model.events import (ZERO_TIME, ClusterStatus, ClusterStatusUpdated, ObjectStatus, ObjectStatusDeleted,
                      ObjectStatusDone, ObjectStatusUpdated)
-from omd.subsystems.journal import journal_req
+from omd.subsystems.journal.protocol import JournalClient, JournalError
 from omd.subsystems.nmon import COMPAT
 from omd.objects import ObjectConfigError, ObjectPath, ObjectPathError, checksum, instance_config, \
     iter_config_files, parse_config
 from omd.paths import Paths
-from omd.model.wire import Message, decode_topic, rfc3339_ns
+from omd.model.wire import Message, rfc3339_ns
 
 log = structlog.get_logger()
 
@@ -308,31 +307,23 @@ class Omon:
 def fetch_snapshot(ctx: zmq.Context, paths: Paths,
                    timeout: float = SNAPSHOT_TIMEOUT) -> list[tuple[str, dict[str, str], dict[str, Any]]] | None:
     """The journal's compacted log as (kind, labels, data), or None when the journal does not answer."""
-    if not (paths.run / "journal.sock").exists():
-        return None
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
+    client = JournalClient(ctx, paths, timeout=timeout)
     try:
-        sock.connect(journal_req(paths))
-        reqid = uuid.uuid4().hex.encode()
-        sock.send_multipart([b"", reqid, b"snapshot"])
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        frames = sock.recv_multipart()
-    finally:
-        sock.close(linger=0)
-    if len(frames) < 4 or frames[1] != reqid or frames[2] != b"snapshot":
+        snapshot = client.snapshot()
+    except JournalError as exc:
+        log.warning("omon_snapshot_unavailable", error=str(exc))
         return None
+    finally:
+        client.close()
     out = []
-    rows = frames[4:]
-    for i in range(0, len(rows) - 3, 4):
+    for record in snapshot.records:
         try:
-            kind, labels = decode_topic(rows[i + 1])
-            data = json.loads(rows[i + 3])
+            labels = record.labels
+            data = json.loads(record.data)
         except (FrameError, ValueError):  # one bad entry must not lose the rest
             continue
         if isinstance(data, dict):
-            out.append((kind, labels, data))
+            out.append((record.kind, labels, data))
     return out
 
 

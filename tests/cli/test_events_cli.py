@@ -260,28 +260,38 @@ def test_input_file_offline(node, tmp_path):
 
 def test_gateway_kill_during_stream_resumes_without_loss(node):
     """kill -9 of the gateway mid-stream: the CLI reconnects and resumes; no event lost or duplicated."""
+    import zmq
+
+    from omd.model.events import NodeStatsUpdated
+    from omd.sockets import Publisher
+
     proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", "node", "events", "--filter", "NodeStatsUpdated,node=seq",
                              "-o", "json", "--limit", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMD_ROOT": str(node.root)})
-    with _api(node) as c:
-        wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
-    for i in range(20):
-        _post(node, "NodeStatsUpdated", {"node": "seq"}, {"node": "seq", "node_stats": {"score": i}})
-    old = node.subsystem_pid("gateway")
-    os.kill(old, signal.SIGKILL)
-    # publish on the bus directly while the gateway is down: the journal keeps numbering them
-    from omd.model.events import NodeStatsUpdated
-    from omd.sockets import Publisher
-    import zmq
     ctx = zmq.Context()
-    pub = Publisher(ctx, node.endpoint("in"), "n1", "test")
-    for i in range(20, 40):
-        ev = NodeStatsUpdated(node="seq", labels={"node": "seq"})
-        ev.node_stats.score = i
-        pub.publish(ev)
-    pub.close()
-    ctx.term()
-    out, err = proc.communicate(timeout=60)
+    try:
+        with _api(node) as c:
+            wait_for(lambda: "omd_gateway_streams 1.0" in c.get("/metrics").text, what="stream open")
+        # Each POST is answered once the journal holds the event, so the kill below loses none.
+        for i in range(20):
+            _post(node, "NodeStatsUpdated", {"node": "seq"}, {"node": "seq", "node_stats": {"score": i}})
+        old = node.subsystem_pid("gateway")
+        os.kill(old, signal.SIGKILL)
+        # publish on the bus directly while the gateway is down: the journal keeps numbering them
+        pub = Publisher(ctx, node.endpoint("in"), "n1", "test")
+        try:
+            for i in range(20, 40):
+                ev = NodeStatsUpdated(node="seq", labels={"node": "seq"})
+                ev.node_stats.score = i
+                assert pub.publish(ev)
+        finally:
+            pub.close()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failure above: the stream would outlive the test
+            proc.kill()
+            proc.communicate()
+        ctx.term()
     assert proc.returncode == 0, err
     scores = [json.loads(line)["data"]["node_stats"]["score"] for line in out.splitlines()]
     assert scores == list(range(40))

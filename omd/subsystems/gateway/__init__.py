@@ -4,7 +4,9 @@ It listens on `var/run/omd/api.sock` (root role for uid 0 and the daemon's uid) 
 configured, on TCP (TLS with `tls_cert`/`tls_key`, bearer tokens). Events come numbered from
 the journal (omd.subsystems.journal) through `Feed`; streams are served by `Stream`; routes live in
 `app`. On SIGTERM every open stream ends with a gap event (no id), so clients resume with
-Last-Event-ID from the restarted gateway without losing anything.
+Last-Event-ID from the restarted gateway without losing anything. When one of the feed's
+reader tasks dies (`gateway_task_died`), the gateway stops the same way and exits with
+`TASK_DIED_EXIT`, so the supervisor restarts it instead of leaving an API that delivers nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from omd.daemon.runtime import Runtime
 
 log = structlog.get_logger()
+TASK_DIED_EXIT = 3
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -45,16 +48,23 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 async def serve(config: Config, paths: Paths) -> int:
-    """Run the API until SIGTERM/SIGINT."""
+    """Run the API until SIGTERM/SIGINT (exit 0) or the death of a reader task (TASK_DIED_EXIT)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    exit_code = 0
+
+    def task_died(name: str, error: BaseException) -> None:
+        nonlocal exit_code
+        exit_code = TASK_DIED_EXIT
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     actx = zmq.asyncio.Context()
     sctx = zmq.Context()
     publisher = Publisher(sctx, paths.endpoint(paths.bus_in), config.nodename, "gateway")
     await asyncio.to_thread(publisher.wait_ready, 10)
-    feed = Feed(actx, paths)
+    feed = Feed(actx, paths, on_task_died=task_died)
     feed.start()
     gateway = Gateway(config, feed, publisher, paths)
     from omd.logs import attach_publisher
@@ -87,7 +97,7 @@ async def serve(config: Config, paths: Paths) -> int:
     readiness.ready()
     await stop.wait()
     for stream in list(feed.streams):
-        stream.lost("the gateway is stopping")
+        stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting")
     await asyncio.sleep(0)  # let writers flush their gap events
     await runner.cleanup()
     await feed.close()
@@ -101,8 +111,10 @@ async def serve(config: Config, paths: Paths) -> int:
         sock_path.unlink()
     except FileNotFoundError:
         pass
-    log.info("gateway_stopped")
-    return 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+    log.info("gateway_stopped", exit_code=exit_code)
+    return exit_code
 
 
 def run(rt: "Runtime") -> int:

@@ -34,14 +34,17 @@ from omd.sockets import Publisher
 from omd.model.wire import rfc3339_ns
 from omd.objects import ObjectPath, ObjectPathError
 from omd.subsystems.gateway.auth import Authenticator, AuthError, Principal
-from omd.subsystems.gateway.feed import Feed, JournalUnavailable, events_from
+from omd.subsystems.gateway.feed import Feed
 from omd.subsystems.gateway.metrics import Metrics
 from omd.subsystems.gateway.streams import Stream, selector_patterns
+from omd.subsystems.journal.protocol import JournalError
 
 log = structlog.get_logger()
 
 PRINCIPAL = web.AppKey("principal", Principal)
 APP_STATE = web.AppKey("state", object)
+# How long a POST waits for the journal to hold the event it published.
+ACK_TIMEOUT = 5.0
 PATH_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._-]*/(?:svc|vol|cfg|sec|usr|nscfg)/)?[a-z0-9][a-z0-9._-]*$")
 
 
@@ -70,10 +73,31 @@ class Gateway:
         self.publisher = publisher
         self.auth = Authenticator(config.gateway.tokens)
         self.metrics = Metrics(feed)
+        self.ack_timeout = ACK_TIMEOUT
+        feed.ack_pub = publisher.pub_id
 
     def publish(self, event: ev.Event, labels: dict[str, str]) -> bool:
         """Publish without blocking the loop (dropped, and False, if the bus is not ready)."""
         return self.publisher.publish(event, labels, ready_timeout=0)
+
+    async def publish_journaled(self, event: ev.Event, labels: dict[str, str]) -> int:
+        """Publish, then wait until the journal holds the event; the id it gave it.
+
+        A 200 answer to a POST means the event is journaled (in the ring and, for a state
+        kind, the state log), so a gateway crash right after it loses nothing. Raises 503
+        problems when the bus is not ready or the journal does not confirm in time.
+        """
+        if not self.publish(event, labels):
+            raise Problem(503, "Service Unavailable", "the event bus is not ready: the event was not published")
+        # The seq that publish just gave the event (Publisher counts per kind); read right
+        # after it, with no await in between, then the feed watches for that (pub, kind, seq).
+        seq = self.publisher._seq[event.kind]  # noqa: SLF001
+        try:
+            return await self.feed.journaled(event.kind, seq, self.ack_timeout)
+        except asyncio.TimeoutError:
+            raise Problem(503, "Service Unavailable",
+                          f"the event was published but its journaling was not confirmed within "
+                          f"{self.ack_timeout:g}s: it may be lost (a retry may duplicate it)") from None
 
     # ------------------------------------------------------------------ middleware
 
@@ -99,7 +123,7 @@ class Gateway:
             if exc.status >= 400 and exc.content_type != "application/problem+json":
                 raise Problem(exc.status, exc.reason, exc.text or exc.reason) from None
             raise
-        except JournalUnavailable as exc:
+        except JournalError as exc:
             self.metrics.requests[f"{route} 503"] += 1
             raise Problem(503, "Service Unavailable", str(exc)) from None
         except (asyncio.CancelledError, ConnectionResetError):
@@ -154,6 +178,7 @@ class Gateway:
         self.metrics.streams_total += 1
         labels = {"node": self.nodename, "origin": "api"}
         self.publish(ev.ClientSubscribed(at=rfc3339_ns(), name=name), labels)
+        failed = False
         try:
             frames, start = await stream.start_events(last_event_id, replay)
             if last_event_id is not None:
@@ -167,9 +192,25 @@ class Gateway:
                 await stream.write(resp, frames)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        except Exception as exc:
+            # The status line is sent: an error can only end the stream, with a gap event
+            # (no id, so the client resumes from its last event), never a second status.
+            failed = True
+            if isinstance(exc, OmdError):
+                log.warning("api_stream_failed", stream=stream.id, error=str(exc))
+                reason = str(exc)
+            else:
+                log.exception("api_stream_failed", stream=stream.id)
+                reason = "unexpected error; see the daemon log"
+            try:
+                await resp.write(stream.gap_frame(f"{reason}; resume with Last-Event-ID"))
+            except (ConnectionResetError, RuntimeError):
+                pass
         finally:
             self.feed.remove(stream)
             self.publish(ev.ClientUnsubscribed(at=rfc3339_ns(), name=name), labels)
+        if failed:
+            resp.force_close()  # end the connection too: the client must not wait on it
         try:
             await resp.write_eof()
         except (ConnectionResetError, RuntimeError):
@@ -183,9 +224,9 @@ class Gateway:
         from omd.model.state import Entry, dataset
 
         principal: Principal = request[PRINCIPAL]
-        reply = await self.feed.request(b"snapshot")
+        snapshot = await self.feed.journal.snapshot()
         entries = []
-        for fe in events_from(reply[2]):
+        for fe in snapshot.records:
             if principal.can_see(fe.namespace):
                 entries.append(Entry(fe.id, fe.kind, fe.topic, b"", fe.data, msgspec.json.decode(fe.data)))
         return web.json_response(dataset(entries, self.nodename))
@@ -223,9 +264,8 @@ class Gateway:
         if not principal.is_root:
             _require_own_namespaces(principal, labels, data)
         labels = {"node": self.nodename, **labels}
-        if not self.publish(event, labels):
-            raise Problem(503, "Service Unavailable", "the event bus is not ready")
-        return web.json_response({"kind": kind, "labels": labels, "published": True})
+        eid = await self.publish_journaled(event, labels)
+        return web.json_response({"kind": kind, "labels": labels, "id": eid, "published": True})
 
     async def post_instance_status(self, request: web.Request) -> web.Response:
         """POST /api/instance/status: post this node's status of an object instance."""
@@ -247,9 +287,8 @@ class Gateway:
         except ValidationError as exc:
             raise bad_request(str(exc), field=exc.path.removeprefix("$.")) from None
         labels = {"namespace": namespace, "path": path, "node": self.nodename, "origin": "api"}
-        if not self.publish(event, labels):
-            raise Problem(503, "Service Unavailable", "the event bus is not ready")
-        return web.json_response({"path": path, "node": self.nodename, "published": True})
+        eid = await self.publish_journaled(event, labels)
+        return web.json_response({"path": path, "node": self.nodename, "id": eid, "published": True})
 
     async def post_node_action(self, request: web.Request) -> web.Response:
         """POST /api/node/name/{nodename}/action/{freeze|unfreeze}: the node frozen flag (admin).

@@ -1,33 +1,39 @@
 """The gateway's link to the journal: live numbered events in, requests for resume and replay.
 
-`Feed` reads the journal's event stream (id, topic, meta, data), turns each event into a
-`FeedEvent` whose SSE frame is built once and shared by every stream, and hands batches to
-the registered streams (`Feed.dispatch`). Ids from the journal are contiguous: when the feed
-sees one missing (the gateway fell behind, or just started) it fetches the missing range with
-a `since` request; when the journal cannot provide it (journal restart) every stream is told
-of the gap and ends, so its client resumes and gets an explicit gap and a replay.
+`Feed` reads the journal's event stream through `AsyncJournalClient` (omd.subsystems.journal.
+protocol), as `FeedEvent`s whose SSE frame the journal built once and every stream shares,
+and hands batches to the registered streams (`Feed.dispatch`). Ids from the journal are
+contiguous: when the feed sees one missing (the gateway fell behind, or just started) it
+fetches the missing range with a `since` request; when the journal cannot provide it
+(journal restart) every stream is told of the gap and ends, so its client resumes and gets
+an explicit gap and a replay.
+
+Each record carries the publisher id and seq of its event, so the API can wait until the
+journal holds what it published (`Feed.journaled`) and answer with the event's id.
+
+The reader tasks are supervised: one that dies (a bug) is reported to `on_task_died`, and
+the gateway exits non-zero so the supervisor restarts it, rather than answering HTTP while
+delivering nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 import structlog
-import zmq
 import zmq.asyncio
 
-from omd.subsystems.journal import journal_out, journal_req, unpack_records
+from omd.errors import OmdError
 from omd.paths import Paths
+from omd.subsystems.journal.protocol import AsyncJournalClient, Events, Record, RecordError
 
 if TYPE_CHECKING:
     from omd.subsystems.gateway.streams import Stream
 
 log = structlog.get_logger()
-_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
 
 
 def label(topic: bytes, key: bytes) -> str | None:
@@ -41,57 +47,26 @@ def label(topic: bytes, key: bytes) -> str | None:
 
 
 @dataclass(slots=True)
-class FeedEvent:
-    """One numbered event as the gateway serves it; `frame` is its SSE frame, built by the journal."""
+class FeedEvent(Record):
+    """A journal record as the gateway serves it, with the labels streams select on."""
 
-    id: int
-    kind: str
-    topic: bytes
-    data: bytes
-    frame: bytes
-    namespace: str | None
-    path: str | None
+    namespace: str | None = None
+    path: str | None = None
 
-    @property
-    def at(self) -> str:
-        """The publish time, from the frame's `time:` line."""
-        start = self.frame.find(b"\ntime: ")
-        if start < 0:
-            return ""
-        start += 7
-        return self.frame[start:self.frame.index(b"\n", start)].decode()
-
-
-def events_from(records: bytes) -> list[FeedEvent]:
-    """FeedEvents from the journal's packed records."""
-    out = []
-    for eid, topic, frame, doff in unpack_records(records):
-        nul = topic.find(b"\0")
-        if nul <= 0:
-            continue
-        out.append(FeedEvent(eid, topic[:nul].decode(), topic, frame[doff:-2], frame,
-                             label(topic, b"namespace"), label(topic, b"path")))
-    return out
-
-
-class JournalUnavailable(Exception):
-    """The journal did not answer in time."""
+    def __post_init__(self) -> None:
+        self.namespace = label(self.topic, b"namespace")
+        self.path = label(self.topic, b"path")
 
 
 class Feed:
-    """Journal client: live dispatch to streams, and request/reply."""
+    """Journal client: live dispatch to streams, request/reply, and publish acknowledgements."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, paths: Paths) -> None:
-        self.sub = ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.RCVHWM, 500_000)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sub.connect(journal_out(paths))
-        # A synchronous view of the same socket, to drain what is queued without awaiting.
-        self._sub_sync = zmq.Socket.shadow(self.sub.underlying)
-        self.dealer = ctx.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        self.dealer.connect(journal_req(paths))
+    def __init__(self, ctx: zmq.asyncio.Context, paths: Paths,
+                 on_task_died: Callable[[str, BaseException], None] | None = None,
+                 timeout: float = 5.0) -> None:
+        self.journal = AsyncJournalClient(ctx, paths, timeout=timeout, record_type=FeedEvent,
+                                          on_task_died=self._task_died)
+        self.on_task_died = on_task_died
         from omd import filters
 
         self.streams: set["Stream"] = set()
@@ -100,58 +75,47 @@ class Feed:
         self.last_id: int | None = None
         self.stats: Counter[str] = Counter()
         self.events_in: Counter[str] = Counter()
-        self._pending: dict[bytes, asyncio.Future[list[bytes]]] = {}
-        self._reqids = itertools.count(1)
-        self._tasks: list[asyncio.Task[Any]] = []
+        self.ack_pub = ""  # the publisher whose events `journaled` waits for
+        self._acks: dict[tuple[str, int], asyncio.Future[int]] = {}
 
     def start(self) -> None:
-        """Start the reader tasks."""
-        self._tasks = [asyncio.create_task(self._read_live()), asyncio.create_task(self._read_replies())]
+        """Start the (supervised) reader tasks."""
+        self.journal.start()
+        self.journal.spawn(self._read_live(), "read_live")
 
     async def close(self) -> None:
         """Stop the tasks and close the sockets."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.sub.close(linger=0)
-        self.dealer.close(linger=0)
+        await self.journal.close()
 
-    async def request(self, *args: bytes, timeout: float = 5.0) -> list[bytes]:
-        """Send a request to the journal and return the reply fields after the request id."""
-        reqid = str(next(self._reqids)).encode()
-        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
-        self._pending[reqid] = future
+    def _task_died(self, name: str, error: BaseException) -> None:
+        log.error("gateway_task_died", task=name, error=repr(error))
+        if self.on_task_died is not None:
+            self.on_task_died(name, error)
+
+    async def journaled(self, kind: str, seq: int, timeout: float) -> int:
+        """The id the journal gave event (`ack_pub`, kind, seq); TimeoutError after `timeout`.
+
+        Call it right after publishing, with no await in between: the event cannot have been
+        dispatched yet, so its record is seen here.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        key = (kind, seq)
+        self._acks[key] = future
         try:
-            await self.dealer.send_multipart([b"", reqid, *args])
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise JournalUnavailable("the journal did not answer within %gs" % timeout) from None
         finally:
-            self._pending.pop(reqid, None)
-
-    async def _read_replies(self) -> None:
-        while True:
-            frames = await self.dealer.recv_multipart()
-            if len(frames) < 3:
-                continue
-            future = self._pending.get(frames[1])
-            if future is not None and not future.done():
-                future.set_result(frames[2:])
+            self._acks.pop(key, None)
 
     async def _read_live(self) -> None:
-        sock, sync = self.sub, self._sub_sync
+        journal = self.journal
         while True:
-            messages = [await sock.recv()]
-            for _ in range(99):  # whatever else is queued: one dispatch for all of it
-                try:
-                    messages.append(sync.recv(_NOBLOCK))
-                except zmq.Again:
-                    break
-            events = events_from(b"".join(messages))
+            buf = await journal.recv_live()
+            try:
+                events = journal.records(buf)
+            except RecordError as exc:  # a journal bug: drop the batch, the id check catches up
+                self.stats["bad_batches"] += 1
+                log.warning("gateway_feed_bad_batch", error=str(exc))
+                continue
             if not events:
                 continue
             if self.last_id is not None:
@@ -173,23 +137,21 @@ class Feed:
         behind), the streams that needed them end with a gap event, and whatever the
         journal still holds before `seen` is dispatched to the others.
         """
+        journal = self.journal
         try:
-            reply = await self.request(b"since", str(after).encode())
-        except JournalUnavailable:
-            reply = [b"error"]
-        if reply[0] == b"gap":
-            first = int(reply[1])
-            self.stats["gaps"] += 1
-            log.warning("gateway_feed_gap", after=after, journal_first=first, seen=seen)
-            for stream in list(self.streams):
-                if stream.fence is None or stream.fence < first - 1:
-                    stream.lost(f"the journal no longer holds events {after + 1}..{first - 1}")
-            try:
-                reply = await self.request(b"since", str(first - 1).encode())
-            except JournalUnavailable:
-                reply = [b"error"]
-        if reply[0] == b"events":
-            missed = [e for e in events_from(reply[2]) if e.id < seen]
+            reply = await journal.since(after)
+            if not isinstance(reply, Events):
+                first = reply.first
+                self.stats["gaps"] += 1
+                log.warning("gateway_feed_gap", after=after, journal_first=first, seen=seen)
+                for stream in list(self.streams):
+                    if stream.fence is None or stream.fence < first - 1:
+                        stream.lost(f"the journal no longer holds events {after + 1}..{first - 1}")
+                reply = await journal.since(first - 1)
+        except OmdError:  # unavailable, refused or malformed: like a gap
+            reply = None
+        if isinstance(reply, Events):
+            missed = [e for e in reply.records if e.id < seen]
             self.stats["catch_up"] += 1
             if missed:
                 self.dispatch(missed)
@@ -220,6 +182,13 @@ class Feed:
         counts = self.events_in
         for ev in events:
             counts[ev.kind] += 1
+        if self._acks:
+            acks, mine = self._acks, self.ack_pub
+            for ev in events:
+                if ev.pub == mine:
+                    future = acks.pop((ev.kind, ev.seq), None)
+                    if future is not None and not future.done():
+                        future.set_result(ev.id)
         if not self._by_handle:
             return
         pairs = self.bank.match_pairs([(ev.topic, ev.data) for ev in events])

@@ -26,7 +26,8 @@ from omd.model.events import KINDS, REPLAY_ON_REQUEST, SubscriptionError, Subscr
 from omd.model.wire import encode_topic, rfc3339_ns
 from omd.model import sse
 from omd.subsystems.gateway.auth import Principal
-from omd.subsystems.gateway.feed import Feed, FeedEvent, events_from, label
+from omd.subsystems.gateway.feed import Feed, FeedEvent, label
+from omd.subsystems.journal.protocol import Events
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
@@ -130,20 +131,20 @@ class Stream:
         frames: list[bytes] = []
         start = "live"
         if last_event_id is not None:
-            reply = await self.feed.request(b"since", str(last_event_id).encode())
-            if reply[0] == b"events":
-                self.fence = int(reply[1])
-                frames = [ev.frame for ev in events_from(reply[2]) if self.wants(ev)]
+            reply = await self.feed.journal.since(last_event_id)
+            if isinstance(reply, Events):
+                self.fence = reply.last
+                frames = [ev.frame for ev in reply.records if self.wants(ev)]
                 return frames, "resume"
-            first, last = int(reply[1]), int(reply[2])
-            frames.append(self._gap_frame(
+            first, last = reply.first, reply.last
+            frames.append(self.gap_frame(
                 f"events after id {last_event_id} are not available (the journal holds ids "
                 f"{first}..{last}); the current state follows", last_event_id, first))
             start, replay = "gap", True
         if replay:
-            reply = await self.feed.request(b"snapshot")
-            self.fence = int(reply[1])
-            for ev in events_from(reply[2]):
+            snapshot = await self.feed.journal.snapshot()
+            self.fence = snapshot.last
+            for ev in snapshot.records:
                 if not self._replayable(ev.kind):
                     continue
                 cached = self._as_cached(ev)
@@ -170,10 +171,10 @@ class Stream:
         obj["labels"] = labels
         data = _encode(obj)
         topic = encode_topic(ev.kind, labels)
-        return FeedEvent(ev.id, ev.kind, topic, data, sse.frame(ev.kind, ev.id, ev.at, data),
-                         ev.namespace, ev.path)
+        head = sse.head(ev.kind, ev.id, ev.at)
+        return FeedEvent(ev.id, ev.kind, topic, head + data + b"\n\n", len(head), ev.pub, ev.seq)
 
-    def _gap_frame(self, reason: str, after: int | None = None, first: int | None = None) -> bytes:
+    def gap_frame(self, reason: str, after: int | None = None, first: int | None = None) -> bytes:
         ev = SubscriptionError(id=self.id, name=self.name, error=reason)
         if after is not None:
             ev.gap_after = after
@@ -205,12 +206,12 @@ class Stream:
                     await resp.write(sse.KEEPALIVE)
                     continue
             if self.overflowed:
-                await resp.write(self._gap_frame(
+                await resp.write(self.gap_frame(
                     f"the client fell {self.queue_size} events behind: stream closed, "
                     f"resume with Last-Event-ID"))
                 return
             if self.lost_reason and not queue:
-                await resp.write(self._gap_frame(self.lost_reason + "; resume with Last-Event-ID"))
+                await resp.write(self.gap_frame(self.lost_reason + "; resume with Last-Event-ID"))
                 return
             batch = []
             while queue and len(batch) < WRITE_BATCH:
