@@ -74,6 +74,7 @@ class Publisher:
         self._meta_middle = b'","origin":%s,"pub":%s,"seq":' % (
             json.dumps(origin).encode(), json.dumps(self.pub_id).encode())
         self.subscriptions: set[bytes] = set()
+        self.journal_base: dict[bytes, dict[str, int]] = {}  # journal topic -> seqs when it joined
         self.rejoin_timeout = 3.0
         self._rejoin: set[bytes] = set()
         self._rejoin_deadline = 0.0
@@ -104,6 +105,15 @@ class Publisher:
         if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._drain()
 
+    def journal_pending(self) -> dict[str, int] | None:
+        """The last seq per kind sent since the current journal joined, which it must hold
+        for a barrier to pass; None when no journal is subscribed."""
+        topics = self.journal_topics()
+        if not topics:
+            return None
+        base = self.journal_base.get(max(topics), {})
+        return {kind: seq for kind, seq in self._seq.items() if seq > base.get(kind, 0)}
+
     def journal_topics(self) -> set[bytes]:
         """The journal incarnation topics currently subscribed (see JOURNAL_TOPIC)."""
         return {t for t in self.subscriptions if t.startswith(JOURNAL_TOPIC)}
@@ -131,6 +141,10 @@ class Publisher:
             topic = msg[1:]
             if msg[:1] == b"\x01":
                 self.subscriptions.add(topic)
+                if topic.startswith(JOURNAL_TOPIC):
+                    # What was sent before a journal joined can never be journaled: barriers
+                    # wait only for what follows (see journal_pending).
+                    self.journal_base[topic] = dict(self._seq)
             elif msg[:1] == b"\x00":
                 self.subscriptions.discard(topic)
                 now = time.monotonic()

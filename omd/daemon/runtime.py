@@ -102,14 +102,17 @@ class Subsystem:
         """The loop ended (stop signal or `rt.stop()`); publish a last state if any."""
 
 
-def journal_barrier(ctx: zmq.Context, paths: "Paths", pub: Publisher, timeout: float, who: str) -> bool:
-    """Wait until the journal has journaled every event `pub` published so far.
+def journal_barrier(ctx: zmq.Context, paths: "Paths", pub: Publisher, timeout: float, who: str,
+                    alive: Callable[[], bool] | None = None) -> bool:
+    """Wait until the journal has journaled every event `pub` published since it joined.
 
     The journal answers `seen <pub>` with the last seq it journaled per kind from that
-    publisher; the publisher knows what it sent. True when covered (or nothing to wait for:
-    nothing published, no journal running), False on timeout (logged).
+    publisher; the publisher knows what it sent (`Publisher.journal_pending`). True when
+    covered (or nothing to wait for: nothing published, no journal running), False on
+    timeout (logged) or as soon as `alive()` says the journal is gone.
     """
-    if not pub.sent or not (paths.run / "journal.sock").exists():
+    pub.poll_subscriptions()
+    if not pub.journal_pending() or not (paths.run / "journal.sock").exists():
         return True
     from omd.subsystems.journal.protocol import JournalClient, JournalError
 
@@ -117,13 +120,15 @@ def journal_barrier(ctx: zmq.Context, paths: "Paths", pub: Publisher, timeout: f
     client = JournalClient(ctx, paths, timeout=min(2.0, timeout))
     try:
         while True:
-            want = dict(pub.sent)
+            want = pub.journal_pending() or {}
             try:
                 seen = client.seen(pub.pub_id)
             except JournalError:
                 seen = {}
             if all(seen.get(kind, 0) >= seq for kind, seq in want.items()):
                 return True
+            if alive is not None and not alive():
+                return False
             if time.monotonic() >= deadline:
                 log.warning("journal_barrier_timeout", subsystem=who,
                             missing=sorted(k for k, s in want.items() if seen.get(k, 0) < s))

@@ -57,7 +57,7 @@ log = structlog.get_logger()
 # How long the other subsystems wait for the journal to be ready before they start anyway.
 JOURNAL_START_WAIT = 15.0
 # How long "started" waits for the journal to hold the supervisor's own state events.
-STARTED_BARRIER = 5.0
+STARTED_BARRIER = 3.0
 
 
 def next_backoff(previous: float, ran_for: float, initial: float, maximum: float, reset_after: float) -> float:
@@ -433,7 +433,10 @@ class Supervisor:
         # file and then asks for a replay finds the whole node in it.
         self._publish_status(status, write=False)
         if self.ctx is not None and self.pub is not None and not waiting:
-            journal_barrier(self.ctx, self.paths, self.pub, STARTED_BARRIER, "daemon")
+            journal = self.children.get("journal")
+            journal_barrier(self.ctx, self.paths, self.pub, STARTED_BARRIER, "daemon",
+                            alive=lambda: journal is not None and journal.proc is not None
+                            and journal.proc.poll() is None)
         self._write_status()
         detail = f"not ready: {', '.join(waiting)}" if waiting else "all subsystems ready"
         self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, {detail}")
