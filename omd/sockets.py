@@ -100,6 +100,10 @@ class Publisher:
         """The last seq published per kind (what a journal barrier waits for)."""
         return self._seq
 
+    def last_seq(self, kind: str) -> int:
+        """The seq of the last event of `kind` this publisher sent (0: none yet)."""
+        return self._seq.get(kind, 0)
+
     def poll_subscriptions(self) -> None:
         """Apply the subscription messages queued so far (cheap when there are none)."""
         if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
@@ -189,6 +193,10 @@ class Publisher:
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until the ready handshake is done (see the module docstring)."""
         return self._wait(lambda: self.ready, timeout)
+
+    def wait_journal(self, timeout: float = 10.0) -> bool:
+        """Block until a journal's subscription (JOURNAL_TOPIC) is in force here."""
+        return self._wait(lambda: bool(self.journal_topics()), timeout)
 
     def wait_subscription(self, prefix: bytes, timeout: float = 10.0) -> bool:
         """Block until some subscriber subscribed to exactly `prefix`."""

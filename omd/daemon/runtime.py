@@ -9,6 +9,8 @@
 - the zmq context, created here in the child (never inherited), and the bus ends: a
   `Publisher` on bus-in and, when the subsystem declares `topics`, a `Subscriber` on bus-out
   whose subscriptions are confirmed in force before `start()` runs;
+- start order: a source waits until the journal's subscription reached its publisher before
+  it publishes anything (the journal starts alongside it);
 - readiness: after `start()` published the subsystem's initial state, the runtime waits until
   the journal holds it (`seen` handshake, see `journal_barrier`), then reports ready to the
   supervisor, so the daemon says started only when the replayed state is complete;
@@ -50,6 +52,8 @@ log = structlog.get_logger()
 
 # How long `ready()` waits for the journal to hold the initial state (then reports anyway).
 BARRIER_TIMEOUT = 10.0
+# How long a source waits at start for the journal's subscription (then publishes anyway).
+JOURNAL_WAIT = 15.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # The longest the loop sleeps: the bus subscriber's reconnect monitor is read at this pace.
 IDLE_WAKE = 0.25
@@ -210,12 +214,24 @@ class Runtime:
         if publishes:
             self.pub = Publisher(self.ctx, self.paths.endpoint(self.paths.bus_in), self.nodename,
                                  self.instance)
+        if self.pub is not None and self.journal_expected():
+            # What a source publishes before the journal's subscription reaches it is
+            # journaled by nobody: wait for it (the journal starts alongside us).
+            if not self.pub.wait_journal(JOURNAL_WAIT):
+                log.warning("journal_not_subscribed", subsystem=self.instance, waited=JOURNAL_WAIT)
         if topics is not None:
             prefixes = [t if isinstance(t, bytes) else topic_prefix(t) for t in topics]
             self.sub = Subscriber(self.ctx, self.paths.endpoint(self.paths.bus_out), topics=prefixes,
                                   rcvhwm=rcvhwm)
             if self.pub is not None and not self.pub.wait_subscription(self.sub.probe(), 10):
                 log.warning("subscription_unconfirmed", subsystem=self.instance)
+
+    def journal_expected(self) -> bool:
+        """True when this daemon runs a journal that is not this process."""
+        from omd.daemon.registry import instances
+
+        ids = [inst.id for inst in instances(self.config)]
+        return "journal" in ids and self.instance not in ("journal", "bus")
 
     def close(self) -> None:
         """Detach logs, close the bus ends, terminate the context, remove owned socket files."""

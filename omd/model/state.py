@@ -12,7 +12,7 @@ receive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 
@@ -80,6 +80,13 @@ class CompactedLog:
             wanted = set(kinds)
             selected = (e for e in self._entries.values() if e.kind in wanted)
         return sorted(selected, key=lambda e: e.id)
+
+    def discard(self, doomed: "Callable[[Entry], bool]") -> int:
+        """Remove every entry for which `doomed(entry)` is true; how many were removed."""
+        keys = [key for key, e in self._entries.items() if doomed(e)]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
 
     def dump(self) -> list[list[Any]]:
         """A JSON-able list of [id, kind, topic, meta, data] for persistence."""

@@ -106,6 +106,9 @@ tokens = [
         assert r.status_code == 400 and r.json()["field"] == "labels.namespace"
         assert post_status({}, "ns2/svc/b").status_code == 400
         assert post_status({"namespace": "ns1", "path": "ns2/svc/b"}, "ns1/svc/a").status_code == 400
+        # ... and on this node: only root may label an event with another node
+        r = post_status({"namespace": "ns1", "path": "ns1/svc/a", "node": "n2"}, "ns1/svc/a")
+        assert r.status_code == 403 and r.json()["field"] == "labels.node", r.text
 
         # a restart the root asks for is the first DaemonCtl on the bus: none of the refused ones was published
         old_scheduler = d.subsystem_pid("scheduler")

@@ -47,7 +47,7 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return ctx
 
 
-async def serve(config: Config, paths: Paths) -> int:
+async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int:
     """Run the API until SIGTERM/SIGINT (exit 0) or the death of a reader task (TASK_DIED_EXIT)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -64,6 +64,8 @@ async def serve(config: Config, paths: Paths) -> int:
     sctx = zmq.Context()
     publisher = Publisher(sctx, paths.endpoint(paths.bus_in), config.nodename, "gateway")
     await asyncio.to_thread(publisher.wait_ready, 10)
+    if wait_journal and not await asyncio.to_thread(publisher.wait_journal, 15):
+        log.warning("journal_not_subscribed", subsystem="gateway", waited=15)
     feed = Feed(actx, paths, on_task_died=task_died)
     feed.start()
     gateway = Gateway(config, feed, publisher, paths)
@@ -86,15 +88,23 @@ async def serve(config: Config, paths: Paths) -> int:
     if config.gateway.tcp_listen:
         host, _, port_text = config.gateway.tcp_listen.rpartition(":")
         addr, port = host.strip("[]") or "0.0.0.0", int(port_text)
-        await web.TCPSite(runner, addr, port, ssl_context=_ssl_context(config)).start()
-    now = rfc3339_ns()
-    gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
-        "id": "listener", "state": "running", "addr": addr, "port": port,
-        "configured_at": now, "created_at": now, "updated_at": now,
-    }), {"node": config.nodename})
-    log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
-             tls=bool(config.gateway.tls_cert))
-    readiness.ready()
+        try:
+            await web.TCPSite(runner, addr, port, ssl_context=_ssl_context(config)).start()
+        except OSError as exc:
+            # A clear record instead of a traceback; the supervisor restarts us with backoff
+            # and reports the daemon degraded meanwhile.
+            log.error("gateway_tcp_listen_failed", addr=addr, port=port, error=exc.strerror or str(exc))
+            exit_code = 1
+            stop.set()
+    if not stop.is_set():
+        now = rfc3339_ns()
+        gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
+            "id": "listener", "state": "running", "addr": addr, "port": port,
+            "configured_at": now, "created_at": now, "updated_at": now,
+        }), {"node": config.nodename})
+        log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
+                 tls=bool(config.gateway.tls_cert))
+        readiness.ready()
     await stop.wait()
     for stream in list(feed.streams):
         stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting")
@@ -119,4 +129,4 @@ async def serve(config: Config, paths: Paths) -> int:
 
 def run(rt: "Runtime") -> int:
     """Subsystem entry point (the configuration was checked by omd.config)."""
-    return asyncio.run(serve(rt.config, rt.paths))
+    return asyncio.run(serve(rt.config, rt.paths, wait_journal=rt.journal_expected()))

@@ -91,7 +91,7 @@ class Gateway:
             raise Problem(503, "Service Unavailable", "the event bus is not ready: the event was not published")
         # The seq that publish just gave the event (Publisher counts per kind); read right
         # after it, with no await in between, then the feed watches for that (pub, kind, seq).
-        seq = self.publisher._seq[event.kind]  # noqa: SLF001
+        seq = self.publisher.last_seq(event.kind)
         try:
             return await self.feed.journaled(event.kind, seq, self.ack_timeout)
         except asyncio.TimeoutError:
@@ -264,6 +264,9 @@ class Gateway:
         if not principal.is_root:
             _require_own_namespaces(principal, labels, data)
         labels = {"node": self.nodename, **labels}
+        if not principal.is_root and labels["node"] != self.nodename:
+            raise Problem(403, "Forbidden", f"the node label must be this node ({self.nodename!r}): "
+                          "only root may publish for another node", field="labels.node")
         eid = await self.publish_journaled(event, labels)
         return web.json_response({"kind": kind, "labels": labels, "id": eid, "published": True})
 

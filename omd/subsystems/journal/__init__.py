@@ -280,16 +280,12 @@ class Journal:
         wanted, first = set(kinds), self.ids.first
         # Resynced in this incarnation: a source restarting later publishes only its changes.
         self.confirmed |= wanted
-        # CompactedLog has no removal by predicate yet; its entries dict is read here directly.
-        entries = self.state._entries  # noqa: SLF001
-        doomed = [key for key, e in entries.items()
-                  if e.kind in wanted and e.id < first and _meta(e.meta).origin == self.nodename]
-        for key in doomed:
-            del entries[key]
-        if doomed:
+        dropped = self.state.discard(lambda e: e.kind in wanted and e.id < first
+                                     and _meta(e.meta).origin == self.nodename)
+        if dropped:
             self._compact_open()
-            log.info("journal_resynced", kinds=sorted(wanted), dropped=len(doomed))
-        return len(doomed)
+            log.info("journal_resynced", kinds=sorted(wanted), dropped=dropped)
+        return dropped
 
 
 def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Event,

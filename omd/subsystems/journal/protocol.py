@@ -57,12 +57,11 @@ from omd.errors import OmdError
 from omd.model import sse
 from omd.model.wire import decode_topic
 from omd.paths import Paths
+from omd.sockets import JOURNAL_TOPIC
 
 log = structlog.get_logger()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq converts enum flags on every call
 
-# The lead defines the same constant in omd.sockets; they will be unified there.
-JOURNAL_TOPIC = b"\xffomd.journal."
 OUT_SOCKET = "journal-out.sock"
 REQ_SOCKET = "journal.sock"
 DEFAULT_TIMEOUT = 5.0
