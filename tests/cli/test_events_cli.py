@@ -67,6 +67,23 @@ def node(daemon_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def shared_node():
+    """One running daemon for the tests of this module that only add idempotent state (the
+    same events each time) and read: a daemon start is most of a test's time."""
+    root = short_root()
+    d = Daemon(root)
+    try:
+        d.start()
+        wait_for(lambda: d.paths.api_socket.exists(), what="api socket")
+        with socket.socket(socket.AF_UNIX) as s:
+            wait_for(lambda: s.connect_ex(str(d.paths.api_socket)) == 0, what="api accepting")
+        yield d
+    finally:
+        d.stop()
+        cleanup_root(root)
+
+
 def _streams_open(daemon, count: int = 1, timeout: float = 10.0) -> None:
     with _api(daemon) as c:
         wait_for(lambda: f"omd_gateway_streams {count:.1f}" in c.get("/metrics").text, timeout=timeout,
@@ -185,8 +202,9 @@ def test_user_doc_wait_templates(node, name, when):
         assert " passed [" in result.stderr
 
 
-def test_wait_failures_and_exit_codes(node):
+def test_wait_failures_and_exit_codes(shared_node):
     """--wait fails with exit 1 on duration or limit; plain --duration and --limit exit 0."""
+    node = shared_node
     tmpl = "{{if setSuccess false}}{{end}}"
     r = _om(node, "node", "events", "--wait", "--duration", "0.5", "--filter", "WatchDog", "--template", tmpl)
     assert r.returncode == 1 and "wait failed after" in r.stderr and "(context deadline exceeded)" in r.stderr
@@ -208,15 +226,17 @@ def test_wait_failures_and_exit_codes(node):
         (["--node", "elsewhere"], "--node elsewhere"),
     ],
 )
-def test_usage_errors_exit_2_before_connecting(node, args, needle):
+def test_usage_errors_exit_2_before_connecting(shared_node, args, needle):
     """Bad filters, templates and flags exit 2 with a message pointing at the mistake."""
+    node = shared_node
     r = _om(node, "node", "events", *args)
     assert r.returncode == 2, r
     assert needle in r.stderr
 
 
-def test_template_field_warning(node):
+def test_template_field_warning(shared_node):
     """A template reading a field the filtered kind lacks gets a warning with the right name."""
+    node = shared_node
     r = _om(node, "node", "events", "--wait", "--duration", "0.3", "--filter", "ObjectStatusUpdated",
             "--template", '{{if setSuccess (eq .data.instance_status.avail "up")}}{{end}}')
     assert "warning: the template reads .data.instance_status.avail" in r.stderr
@@ -227,8 +247,9 @@ def test_template_field_warning(node):
     assert "warning" not in r.stderr
 
 
-def test_template_output_and_exec_errors(node):
+def test_template_output_and_exec_errors(shared_node):
     """Templates print to stdout without a newline added; execution errors go to stderr."""
+    node = shared_node
     _istatus(node, "svc1", "n1")
     r = _om(node, "node", "events", "--replay", "--limit", "1", "--filter", "InstanceStatusUpdated",
             "--template", '{{printf "instance %s@%s is %s\\n" .data.path .data.node .data.instance_status.avail}}')
@@ -457,9 +478,10 @@ LABEL_TEMPLATES = {
 
 
 @pytest.mark.parametrize("name", list(LABEL_TEMPLATES))
-def test_user_doc_formatting_and_label_templates(node, name):
+def test_user_doc_formatting_and_label_templates(shared_node, name):
     """The doc's formatting and label-filtering templates print what upstream would (label
     helpers taking the labels map that events really carry)."""
+    node = shared_node
     for path, nodename, state in (("foo001", "dev1n1", "idle"), ("foo002", "dev1n2", "starting"),
                                   ("foo", "dev1n1", "idle"), ("foo", "dev1n3", "idle")):
         _post(node, "InstanceMonitorUpdated", {"path": path, "node": nodename, "namespace": "root"},
