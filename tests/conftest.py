@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 import zmq
 
+from omd.paths import Paths
 from tests.helpers import Daemon, cleanup_root, short_root
 
 
@@ -45,3 +46,13 @@ def zctx() -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     yield ctx
     ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def run_paths() -> Iterator[Paths]:
+    """The Paths of a fresh short root whose var/run/omd exists (for sockets bound by a test)."""
+    path = short_root()
+    p = Paths.resolve(path)
+    p.run.mkdir(parents=True)
+    yield p
+    cleanup_root(path)

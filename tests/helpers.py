@@ -31,6 +31,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def api_client(daemon: "Daemon", timeout: float = 10) -> Any:
+    """An httpx client on the daemon's api.sock (the daemon's own uid: the root role)."""
+    import httpx
+
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
+                        timeout=timeout)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def ready_subscriber(ctx: Any, daemon: "Daemon", topics: list[bytes]) -> Any:
     """A Subscriber on the daemon's bus whose subscriptions are confirmed in force (probe handshake)."""
     from omd.sockets import Publisher, Subscriber

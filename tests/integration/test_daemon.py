@@ -19,7 +19,7 @@ import zmq
 from omd.model.events import DaemonCtl, InstanceStatusUpdated
 from omd.sockets import Publisher
 from omd.model.wire import decode_topic, topic_prefix
-from tests.helpers import REPO, pids_under_root, ready_subscriber, wait_for
+from tests.helpers import REPO, api_client, pids_under_root, ready_subscriber, wait_for
 
 
 def _omd(root, *args, env=None, timeout=30):
@@ -145,11 +145,7 @@ def test_renewing_subscriptions_loses_no_event(daemon, zctx):
     sub.close()
 
 
-def _api(daemon) -> "httpx.Client":
-    import httpx
-
-    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
-                        timeout=10)
+_api = api_client
 
 
 def test_subsystems_still_hear_their_topics_after_a_bus_restart(daemon, zctx):

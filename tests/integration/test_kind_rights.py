@@ -4,16 +4,14 @@ POST /api/node/event, and fields a newer version adds, tolerated on the wire, re
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import httpx
-import pytest
 
 from omd.model import events
 from omd.model.wire import topic_prefix
 from omd.sockets import Publisher
-from tests.helpers import ready_subscriber, wait_for
+from tests.helpers import api_client, free_port, ready_subscriber, wait_for
 from tests.integration.test_sources_objects import BASE, wait_sources
 from tests.sse import RawStream
 
@@ -21,16 +19,8 @@ EVENTS = "/api/node/name/localhost/daemon/event"
 TOKENS = {"guest": "guesttoken", "operator": "operatortoken", "admin": "admintoken"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _unix_client(daemon) -> httpx.Client:
-    """A client on api.sock: the daemon's own uid, so root."""
-    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
-                        timeout=10)
+_free_port = free_port
+_unix_client = api_client  # api.sock: the daemon's own uid, so root
 
 
 def _wait_api(client: httpx.Client, headers=None) -> None:

@@ -8,7 +8,7 @@ import signal
 import httpx
 import pytest
 
-from tests.helpers import Daemon, short_root, cleanup_root, wait_for
+from tests.helpers import Daemon, api_client, cleanup_root, short_root, wait_for
 
 # What every fresh node's replay must hold: one event of each source's state.
 SOURCE_STATE = ("NodeStatusUpdated", "NodeMonitorUpdated", "NodeConfigUpdated", "NodeOsPathsUpdated",
@@ -16,8 +16,7 @@ SOURCE_STATE = ("NodeStatusUpdated", "NodeMonitorUpdated", "NodeConfigUpdated", 
 
 
 def _api(daemon: Daemon) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.paths.api_socket)), base_url="http://omd",
-                        timeout=15)
+    return api_client(daemon, timeout=15)
 
 
 def replay(daemon: Daemon, *filters: str) -> list[tuple[str, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -19,17 +18,13 @@ from omd.subsystems.journal import Journal, serve
 from omd.subsystems.journal.protocol import (JOURNAL_TOPIC, Events, Gap, JournalClient, JournalRefused,
                                              JournalUnavailable, Record, journal_req, pack_record,
                                              unpack_records)
-from tests.helpers import short_root, cleanup_root, wait_for
+from tests.helpers import wait_for
 
 
 @pytest.fixture
-def paths() -> Iterator[Paths]:
+def paths(run_paths: Paths) -> Paths:
     """The Paths of a fresh short root (unix socket paths are limited in length)."""
-    root = short_root()
-    p = Paths.resolve(root)
-    p.run.mkdir(parents=True)
-    yield p
-    cleanup_root(root)
+    return run_paths
 
 
 def _event(journal: Journal, node: str, score: int = 0, origin: str = "n1", pub: str = "test:1",
