@@ -54,6 +54,7 @@ def test_fresh_daemon_replay_holds_every_source_state():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # twenty starts and stops: past the suite's 120 s per test
 def test_twenty_fresh_daemons_replay_holds_every_source_state():
     """Twenty fresh daemons in a row: right after `started`, the replay holds each source's state."""
     _fresh_daemons_hold_source_state(20)
