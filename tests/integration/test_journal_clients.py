@@ -3,6 +3,7 @@ and API posts answered only once journaled."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,8 +11,12 @@ import time
 
 import httpx
 import pytest
+import structlog
 
+from omd import config as configmod
 from omd.sockets import Publisher
+from omd.subsystems import gateway
+from omd.subsystems.gateway.feed import Feed
 from omd.subsystems.journal.protocol import JournalClient
 from tests.helpers import ready_subscriber, wait_for
 from tests.sse import RawStream
@@ -92,8 +97,7 @@ def _restart_omon(daemon) -> int:
 
 
 def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
-    """After kill -9 of omon with nothing changed, the new omon starts from the journal's
-    snapshot (objects >= 1) and publishes no ObjectStatusUpdated or ClusterStatusUpdated."""
+    """kill -9 of omon with nothing changed: the new omon loads the snapshot and republishes nothing."""
     _wait_subscribed(zctx, node, b"InstanceStatusPost\0")  # istat
     _wait_subscribed(zctx, node, b"InstanceStatusUpdated\0")  # omon
     sub = ready_subscriber(zctx, node, [b"ObjectStatusUpdated\0", b"ClusterStatusUpdated\0"])
@@ -130,8 +134,7 @@ def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
 
 
 def test_stream_whose_journal_stalls_ends_with_a_gap_event(node):
-    """With the journal stopped (SIGSTOP), a replay stream gets 200, then a SubscriptionError gap
-    event (no id) and the end of the connection: no second status line inside the body."""
+    """A replay stream whose journal is stopped gets 200, one gap event and its end; no second status line."""
     journal = node.subsystem_pid("journal")
     os.kill(journal, signal.SIGSTOP)
     stream = None
@@ -154,16 +157,7 @@ def test_stream_whose_journal_stalls_ends_with_a_gap_event(node):
 
 
 def test_gateway_serve_exits_non_zero_when_a_reader_task_dies(daemon_factory, monkeypatch):
-    """A gateway whose feed reader dies logs gateway_task_died and its serve() returns non-zero
-    (so the supervisor restarts it), instead of answering HTTP while delivering nothing."""
-    import asyncio
-
-    import structlog
-
-    from omd import config as configmod
-    from omd.subsystems import gateway
-    from omd.subsystems.gateway.feed import Feed
-
+    """A dead feed reader is logged (gateway_task_died) and makes the gateway's serve() return non-zero."""
     # The real bus and journal; the gateway is the one run here, in this process.
     d = daemon_factory(CONFIG.replace("[daemon]\n", '[daemon]\nsubsystems = ["journal"]\n'))
     wait_for(lambda: (d.paths.run / "journal.sock").exists(), what="journal socket")
@@ -209,8 +203,7 @@ def test_posts_answer_the_id_the_journal_gave_the_event(node, zctx):
 
 
 def test_post_is_503_until_the_journal_holds_the_event(node, zctx):
-    """With the journal stopped, a POST is not answered 200: after the ack timeout it is a 503
-    saying the event was published but not confirmed (the journal numbers it once resumed)."""
+    """With the journal stopped, a POST is a 503 "published but not confirmed" after the ack timeout, not a 200."""
     journal = node.subsystem_pid("journal")
     os.kill(journal, signal.SIGSTOP)
     try:

@@ -93,11 +93,13 @@ def test_since_at_the_edges_of_the_ring(paths):
 
 def test_since_on_an_empty_ring(paths):
     """With no event yet, `since` the last id is an empty answer and anything else a gap."""
+    (paths.lib / "journal").mkdir(parents=True)
+    (paths.lib / "journal" / "idbase").write_text("5000\n")  # a journal that ran before
     journal = Journal(paths, ring_size=5)
-    last = journal.ids.last
-    assert journal.since(last) == (last, b"")
-    assert journal.since(last + 1) == Gap(last + 1, last)
-    assert journal.since(0) == Gap(last + 1, last) or last == 0
+    assert (journal.ids.first, journal.ids.last) == (5000, 4999)
+    assert journal.since(4999) == (4999, b"")
+    assert journal.since(5000) == Gap(5000, 4999)
+    assert journal.since(0) == Gap(5000, 4999)
     journal.close()
 
 
