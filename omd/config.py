@@ -88,6 +88,14 @@ class GatewaySection(Section):
     keepalive_interval: float = 15.0
     # Events queued per stream before the client is cut off with a gap event.
     stream_queue_size: int = 1000
+    # TCP connection limits (omd.subsystems.gateway.listener): open connections on the
+    # listener (never more than half the descriptor limit) and per peer IP address.
+    max_connections: int = 512
+    max_connections_per_peer: int = 64
+    # Seconds a new TCP connection has to complete TLS and send its first request's headers.
+    header_timeout: float = 10.0
+    # Seconds a keep-alive connection may stay without a complete request.
+    idle_timeout: float = 75.0
 
 
 class LogSection(Section):
@@ -207,6 +215,10 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: gateway.tokens[{i}].token: must be at least 8 characters")
     if gw.ring_size < 1 or gw.stream_queue_size < 1 or gw.keepalive_interval <= 0:
         raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
+    if gw.max_connections < 1 or gw.max_connections_per_peer < 1:
+        raise ConfigError(f"{source}: gateway: max_connections and max_connections_per_peer must be >= 1")
+    if gw.header_timeout <= 0 or gw.idle_timeout <= 0:
+        raise ConfigError(f"{source}: gateway: header_timeout and idle_timeout must be > 0")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
     if config.bus.socket_group:

@@ -139,6 +139,8 @@ def problems(doc: dict[str, Any]) -> list[str]:
         sub = sub if isinstance(sub, dict) else {}
         state = sub.get("state", "?")
         if state == "running":
+            if sub.get("degraded"):
+                found.append(f"{name} degraded: {sub['degraded']}")
             continue
         why = f"{name} {state} (restarts {sub.get('restarts', '?')}"
         if sub.get("last_exit") is not None:
@@ -195,6 +197,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 f"restarts {sub.get('restarts', '?')}")
         if sub.get("last_exit") is not None:
             line += f"  last exit {_exit_text(sub['last_exit'])}"
+        if sub.get("degraded"):
+            line += f"  degraded: {sub['degraded']}"
         click.echo(line)
     if found:
         click.echo(f"omd is not healthy: {'; '.join(found)}", err=True)

@@ -5,6 +5,11 @@ The supervisor passes the write end of a pipe in `$OMD_READY_FD`; `omd.daemon.ru
 (sockets bound, initial state published), which writes one byte and closes the pipe. Until
 then the supervisor reports the subsystem as `starting`, and the daemon as `starting` until
 every subsystem is ready (docs/architecture.md). Outside a supervised child both are no-ops.
+
+After `ready()` the pipe stays open: `health(reason)` reports the subsystem degraded (it runs
+but part of it does not, e.g. the gateway's TCP listener cannot bind) or healthy again
+(`reason` ""), one line each (`ready`, `degraded <reason>`, `healthy`); the supervisor shows
+the reason in status.json and `omd status`.
 """
 
 from __future__ import annotations
@@ -29,15 +34,29 @@ def take_fd() -> None:
     _fd = fd
 
 
+_ready = False
+
+
 def ready() -> None:
     """Tell the supervisor this subsystem is ready (the first call only)."""
+    global _ready
+    if not _ready:
+        _ready = True
+        _write("ready")
+
+
+def health(reason: str) -> None:
+    """After `ready()`: report this subsystem degraded because of `reason`, or healthy ("")."""
+    if _ready:
+        _write(f"degraded {' '.join(reason.split())}" if reason else "healthy")
+
+
+def _write(line: str) -> None:
     global _fd
-    fd, _fd = _fd, None
-    if fd is None:
+    if _fd is None:
         return
     try:
-        os.write(fd, b"1")
+        os.write(_fd, line.encode()[:4000] + b"\n")
     except OSError:  # the supervisor is gone: nothing to tell
-        pass
-    finally:
-        os.close(fd)
+        os.close(_fd)
+        _fd = None

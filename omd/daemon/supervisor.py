@@ -116,6 +116,8 @@ class Child:
     held: bool = False  # not spawned yet: waits for the journal (see Supervisor.run)
     planned: bool = False  # the next start is a requested restart (reload, DaemonCtl), not a crash
     extra: dict[str, Any] = field(default_factory=dict)
+    degraded: str = ""  # why a running child says it is degraded (omd.daemon.readiness.health)
+    ready_buf: bytes = b""
 
     @classmethod
     def of(cls, instance: Instance, config: Config) -> "Child":
@@ -131,6 +133,7 @@ class Child:
             "started_at": self.started_at,
             "ready_at": self.ready_at,
             "last_exit": self.last_exit,
+            "degraded": self.degraded,
         }
 
 
@@ -358,6 +361,7 @@ class Supervisor:
         self._poller.register(ready_r, zmq.POLLIN)
         child.state = "starting"
         child.ready_at = ""
+        child.degraded, child.ready_buf = "", b""
         child.started_mono = time.monotonic()
         child.started_at = rfc3339_ns()
         log.info("subsystem_started", name=child.name, child_pid=child.proc.pid, restarts=child.restarts)
@@ -369,12 +373,37 @@ class Supervisor:
             self._poller.unregister(fd)
             return
         try:
-            data = os.read(fd, 16)
+            data = os.read(fd, 65536)
         except BlockingIOError:
             return
-        self._close_ready(child)
-        if data and child.state == "starting":
-            self._mark_ready(child)
+        if not data:  # the child exited (or closed its end)
+            self._close_ready(child)
+            return
+        child.ready_buf += data
+        *lines, rest = child.ready_buf.split(b"\n")
+        child.ready_buf = rest
+        for line in lines:
+            word, _, reason = line.decode(errors="replace").partition(" ")
+            if word == "ready" and child.state == "starting":
+                self._mark_ready(child)
+            elif word in ("degraded", "healthy") and child.state == "running":
+                self._set_health(child, reason if word == "degraded" else "")
+
+    def _set_health(self, child: Child, reason: str) -> None:
+        """A running subsystem reported itself degraded (`reason`) or healthy again ("")."""
+        if reason == child.degraded:
+            return
+        child.degraded = reason
+        if reason:
+            log.error("subsystem_degraded", name=child.name, reason=reason)
+            status = "degraded" if self.status == "started" else self.status
+        else:
+            log.info("subsystem_healthy", name=child.name)
+            status = self.status
+            if status == "degraded" and self._all_running():
+                status = "started"
+                log.info("daemon_recovered", node=self.nodename)
+        self._publish_status(status, child)
 
     def _mark_ready(self, child: Child) -> None:
         child.state = "running"
@@ -392,7 +421,7 @@ class Supervisor:
             self._release_held()
 
     def _all_running(self) -> bool:
-        return all(c.state == "running" for c in self.children.values())
+        return all(c.state == "running" and not c.degraded for c in self.children.values())
 
     def _release_held(self) -> None:
         """Spawn the subsystems held for the journal once it is ready (or has had its time)."""
@@ -434,7 +463,7 @@ class Supervisor:
                       start_timeout=self.config.daemon.start_timeout)
         log.info("daemon_started", node=self.nodename, root=str(self.paths.root),
                  version=__version__, subsystems=list(self.children), not_ready=waiting)
-        status = "degraded" if waiting else "started"
+        status = "degraded" if waiting or any(c.degraded for c in self.children.values()) else "started"
         # status.json says it once the journal holds our own state too: whoever reads the
         # file and then asks for a replay finds the whole node in it.
         self._publish_status(status, write=False)
@@ -456,6 +485,7 @@ class Supervisor:
                 continue
             self._close_ready(child)
             child.last_exit = rc
+            child.degraded = ""
             d = self.config.daemon
             child.backoff = next_backoff(child.backoff, time.monotonic() - child.started_mono,
                                          d.restart_backoff_initial, d.restart_backoff_max,
@@ -659,7 +689,8 @@ class Supervisor:
         assert self.pub is not None
         kind_type, field_name = STATE_KINDS[child.name]
         state = child.as_dict()
-        value = {"id": child.name, "state": state["state"], "created_at": child.started_at,
+        value = {"id": child.name, "state": "degraded" if child.degraded else state["state"],
+                 "created_at": child.started_at,
                  "updated_at": rfc3339_ns(), "configured_at": child.started_at}
         self.pub.publish(kind_type(node=self.nodename, **{field_name: value}), {"node": self.nodename},
                          ready_timeout=2)

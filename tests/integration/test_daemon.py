@@ -443,15 +443,14 @@ def test_started_means_every_subsystem_reported_ready(daemon):
 
 
 def test_start_timeout_says_degraded_without_a_subsystem_that_never_gets_ready(daemon_factory):
-    """A gateway that cannot bind its TCP port never gets ready: the daemon stays `starting`
-    until `start_timeout`, then says `degraded` (not `started`) and names it."""
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    port = blocker.getsockname()[1]
+    """A gateway stopped (SIGSTOP) before it got ready never gets ready: the daemon stays
+    `starting` until `start_timeout`, then says `degraded` (not `started`) and names it."""
+    d = daemon_factory("[daemon]\nstart_timeout = 10.0\n", start=False).start(wait=False)
+    pid = wait_for(lambda: d.status().get("subsystems", {}).get("gateway", {}).get("pid"), interval=0.002,
+                   what="gateway spawned")
+    os.kill(pid, signal.SIGSTOP)
     try:
-        d = daemon_factory(f"[daemon]\nstart_timeout = 10.0\n[gateway]\ntcp_listen = \"127.0.0.1:{port}\"\n",
-                           start=False).start(wait=False)
+        assert d.status()["subsystems"]["gateway"]["state"] == "starting", "the gateway was ready too soon"
         wait_for(lambda: d.status().get("status") == "starting"
                  and d.status()["subsystems"]["nmon"]["state"] == "running", what="nmon ready")
         assert d.status()["subsystems"]["gateway"]["state"] != "running"
@@ -459,7 +458,7 @@ def test_start_timeout_says_degraded_without_a_subsystem_that_never_gets_ready(d
         assert d.status()["subsystems"]["gateway"]["state"] != "running"
         assert '"not_ready": ["gateway"]' in d.log() and "daemon_started_degraded" in d.log()
     finally:
-        blocker.close()
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_dead_subsystem_leaves_no_socket_and_the_daemon_says_degraded(daemon_factory):

@@ -1,7 +1,11 @@
 """The gateway subsystem: the HTTP API process that translates the bus to HTTP.
 
 It listens on `var/run/omd/api.sock` (root role for uid 0 and the daemon's uid) and, when
-configured, on TCP (TLS with `tls_cert`/`tls_key`, bearer tokens). Events come numbered from
+configured, on TCP (TLS with `tls_cert`/`tls_key`, bearer tokens) through `TcpListener`
+(omd.subsystems.gateway.listener: connection limits, header timeout, and a bind retried with
+backoff). api.sock never depends on TCP: when the port cannot be bound the gateway is ready
+anyway and reports itself degraded to the supervisor (omd.daemon.readiness.health) until the
+listener is up. Events come numbered from
 the journal (omd.subsystems.journal) through `Feed`; streams are served by `Stream`; routes live in
 `app`. On SIGTERM every open stream ends with a gap event (no id), so clients resume with
 Last-Event-ID from the restarted gateway without losing anything. When one of the feed's
@@ -30,6 +34,8 @@ from omd.sockets import Publisher
 from omd.model.wire import rfc3339_ns
 from omd.subsystems.gateway.app import Gateway
 from omd.subsystems.gateway.feed import Feed
+from omd.subsystems.gateway.listener import TcpListener, raise_nofile_limit
+from omd.logs import asyncio_exception_handler
 
 if TYPE_CHECKING:
     from omd.daemon.runtime import Runtime
@@ -72,7 +78,10 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
     from omd.logs import attach_publisher
 
     attach_publisher(publisher)
-    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=2.0, handle_signals=False)
+    loop.set_exception_handler(asyncio_exception_handler)
+    nofile = raise_nofile_limit()
+    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=2.0, handle_signals=False,
+                           keepalive_timeout=config.gateway.idle_timeout)
     await runner.setup()
     sock_path = paths.api_socket
     try:
@@ -85,30 +94,46 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
     finally:
         os.umask(old_umask)
     addr, port = "", 0
+    listener = None
     if config.gateway.tcp_listen:
         host, _, port_text = config.gateway.tcp_listen.rpartition(":")
         addr, port = host.strip("[]") or "0.0.0.0", int(port_text)
-        try:
-            await web.TCPSite(runner, addr, port, ssl_context=_ssl_context(config)).start()
-        except OSError as exc:
-            # A clear record instead of a traceback; the supervisor restarts us with backoff
-            # and reports the daemon degraded meanwhile.
-            log.error("gateway_tcp_listen_failed", addr=addr, port=port, error=exc.strerror or str(exc))
-            exit_code = 1
-            stop.set()
-    if not stop.is_set():
+        gw = config.gateway
+
+        def listener_state(lsn: TcpListener) -> None:
+            now = rfc3339_ns()
+            gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
+                "id": "listener", "state": "running" if lsn.state == "running" else "failed",
+                "addr": addr, "port": lsn.port, "configured_at": now, "created_at": now, "updated_at": now,
+            }), {"node": config.nodename})
+            readiness.health(lsn.error)
+
+        assert runner.server is not None
+        listener = TcpListener(runner.server, addr, port, ssl_context=_ssl_context(config),
+                               max_connections=gw.max_connections,
+                               max_connections_per_peer=gw.max_connections_per_peer,
+                               header_timeout=gw.header_timeout)
+        gateway.metrics.listener = listener
+        await listener.start()
+        listener.on_state = listener_state
+    log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
+             tls=bool(config.gateway.tls_cert), tcp_state=listener.state if listener else None,
+             descriptors=nofile)
+    readiness.ready()
+    if listener is not None:
+        listener_state(listener)
+    else:
         now = rfc3339_ns()
         gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
-            "id": "listener", "state": "running", "addr": addr, "port": port,
+            "id": "listener", "state": "running", "addr": "", "port": 0,
             "configured_at": now, "created_at": now, "updated_at": now,
         }), {"node": config.nodename})
-        log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
-                 tls=bool(config.gateway.tls_cert))
-        readiness.ready()
     await stop.wait()
     for stream in list(feed.streams):
         stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting")
     await asyncio.sleep(0)  # let writers flush their gap events
+    if listener is not None:
+        await listener.close()
     await runner.cleanup()
     await feed.close()
     from omd.logs import detach_publisher

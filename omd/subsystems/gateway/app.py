@@ -45,6 +45,9 @@ PRINCIPAL = web.AppKey("principal", Principal)
 APP_STATE = web.AppKey("state", object)
 # How long a POST waits for the journal to hold the event it published.
 ACK_TIMEOUT = 5.0
+# Deepest nesting of arrays and objects accepted in a request body (deeper is a 400: the
+# validators and encoders after the parser recurse).
+MAX_JSON_DEPTH = 64
 PATH_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._-]*/(?:svc|vol|cfg|sec|usr|nscfg)/)?[a-z0-9][a-z0-9._-]*$")
 
 
@@ -422,13 +425,35 @@ def _require(principal: Principal, role: str) -> None:
         raise Problem(403, "Forbidden", f"the {role} role is required (you have {principal.role})")
 
 
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` (decoded JSON) nests arrays/objects deeper than `limit` (iterative:
+    no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json(loads=json.loads)
+    except RecursionError:
+        raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError):
         raise bad_request("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
 
 

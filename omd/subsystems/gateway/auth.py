@@ -80,7 +80,9 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(401, "a bearer token is required (Authorization: Bearer <token>)")
-        given = token.strip().encode()
+        # Header values are latin-1 decoded with surrogate escapes for invalid bytes: encode
+        # back the same way, so any byte string compares (and fails) instead of raising.
+        given = token.strip().encode("utf-8", "surrogateescape")
         found = None
         for secret, principal in self.tokens:  # compare every token: no timing oracle
             if hmac.compare_digest(secret, given):

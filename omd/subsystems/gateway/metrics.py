@@ -7,7 +7,7 @@ scrape time, so an event costs a dict increment, not a prometheus_client call.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -28,6 +28,7 @@ class Metrics(Collector):
         self.requests: Counter[str] = Counter()
         self.gaps = 0
         self.streams_total = 0
+        self.listener: Any = None  # the TcpListener, when [gateway] tcp_listen is set
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -67,6 +68,21 @@ class Metrics(Collector):
         for route, n in sorted(self.requests.items()):
             reqs.add_metric([route], n)
         yield reqs
+        lsn = self.listener
+        if lsn is not None:
+            yield GaugeMetricFamily("omd_gateway_tcp_listener_up", "1 when the TCP listener is bound, 0 while its bind is retried",
+                                    value=1 if lsn.state == "running" else 0)
+            yield CounterMetricFamily("omd_gateway_tcp_listen_failures", "Failed binds of the TCP listener",
+                                      value=lsn.bind_failures)
+            yield GaugeMetricFamily("omd_gateway_tcp_connections", "Open TCP connections", value=lsn.open)
+            refused = CounterMetricFamily("omd_gateway_connections_refused",
+                                          "TCP connections closed at accept, by limit (listener, peer)", labels=["cause"])
+            for cause in ("listener", "peer"):
+                refused.add_metric([cause], lsn.refused[cause])
+            yield refused
+            yield CounterMetricFamily("omd_gateway_header_timeouts",
+                                      "TCP connections closed for not sending their request headers in time",
+                                      value=lsn.timed_out)
 
     def render(self) -> bytes:
         """The text exposition format."""
