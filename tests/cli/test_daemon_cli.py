@@ -113,10 +113,12 @@ def test_om_daemon_start_fails_naming_the_subsystem_that_is_not_healthy(root, he
          ["gateway restarting (restarts 4, last exit -9 (SIGKILL))"]),
         ({"status": "started", "subsystems": {"journal": {"state": "starting", "restarts": 0, "last_exit": None}}},
          ["journal starting (restarts 0)"]),
+        ({"status": "degraded", "subsystems": {"gateway": {"state": "running", "degraded": "TCP listener down"}}},
+         ["daemon degraded", "gateway degraded: TCP listener down"]),
         ({"status": "started", "subsystems": {"x": "garbage"}}, ["x ? (restarts ?)"]),
         ({"status": "started"}, ["no subsystem states in the status file"]),
     ],
-    ids=["healthy", "degraded", "killed", "starting", "malformed-entry", "no-subsystems"],
+    ids=["healthy", "degraded", "killed", "starting", "running-degraded", "malformed-entry", "no-subsystems"],
 )
 def test_problems_name_each_subsystem_not_running(doc, expected):
     """`omd status` judges health from each subsystem's state and says why, even on a malformed file."""
