@@ -44,6 +44,9 @@ class BusSection(Section):
     tcp_listen: str = ""
     # Group given read/write access to the bus socket files; "" keeps them owner-only (0600).
     socket_group: str = ""
+    # Largest event accepted, in bytes (topic + meta + data frames); larger ones are refused
+    # and counted by the journal, and a publisher sending a larger frame is disconnected.
+    max_event_size: int = 1 << 20
     # Keepalive and reconnect settings of the TCP listener's connections.
     tcp: TcpOptions = msgspec.field(default_factory=TcpOptions)
 
@@ -207,6 +210,8 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: gateway.tokens[{i}].token: must be at least 8 characters")
     if gw.ring_size < 1 or gw.stream_queue_size < 1 or gw.keepalive_interval <= 0:
         raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
+    if config.bus.max_event_size < 4096:
+        raise ConfigError(f"{source}: bus.max_event_size: must be >= 4096")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
     if config.bus.socket_group:
