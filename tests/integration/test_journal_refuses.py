@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import zmq
 
 from omd.model.events import ObjectStatusUpdated
@@ -97,3 +98,39 @@ def test_an_event_above_the_maximum_size_is_not_kept(daemon_factory, zctx):
     pub.close()
     stream.close()
     sock.close()
+
+
+@pytest.mark.slow
+def test_unreadable_idbase_fails_the_journal_until_repaired(daemon_factory, zctx):
+    """No readable id file after ids were issued: the journal refuses to start (failed, not
+    restarted, `omd status` exit 1); `omd journal repair-idbase` lets it start past the old ids."""
+    import subprocess
+    import sys
+
+    config = "[daemon]\nwatchdog_interval = 0.5\nsubsystems = []\nstart_timeout = 5\n"
+    first = daemon_factory(config)
+    client = JournalClient(zctx, first.paths)
+    last = client.stats()["last_id"]
+    client.close()
+    assert last > 0
+    first.stop()
+    for f in (first.paths.lib / "journal" / "idbase", first.paths.lib / "journal.idbase"):
+        f.write_text("abc\n")
+    second = daemon_factory(config, start=False).start(wait=False)
+    wait_for(lambda: second.status().get("subsystems", {}).get("journal", {}).get("state") == "failed",
+             timeout=30, what="journal failed")
+    time.sleep(1.5)  # three initial backoffs: a restart loop would have restarted it by now
+    journal = second.status()["subsystems"]["journal"]
+    assert journal["state"] == "failed" and journal["restarts"] == 0 and journal["last_exit"] == 78
+    assert "repair-idbase" in second.log()
+    status = subprocess.run([sys.executable, "-m", "omd", "--root", str(second.root), "status"],
+                            capture_output=True, text=True, timeout=30)
+    assert status.returncode == 1 and "journal failed" in status.stdout + status.stderr
+    second.stop()
+    repair = subprocess.run([sys.executable, "-m", "omd", "--root", str(second.root), "journal", "repair-idbase"],
+                            capture_output=True, text=True, timeout=30)
+    assert repair.returncode == 0, repair.stderr
+    third = daemon_factory(config)
+    client = JournalClient(zctx, third.paths)
+    assert client.stats()["incarnation_first_id"] > last
+    client.close()
