@@ -78,6 +78,10 @@ def test_data_labels_and_namespace_must_agree_with_the_topic():
     itopic = encode_topic("InstanceStatusUpdated", ilabels)
     good = {"labels": ilabels, "node": "n1", "path": "ns1/svc/web", "instance_status": {}}
     assert _check("InstanceStatusUpdated", ilabels, itopic, meta, _compact(good)) is None
+    rlabels = {"namespace": "root", "node": "n1", "path": "vol/v1"}
+    rdata = {"labels": rlabels, "node": "n1", "path": "vol/v1", "instance_status": {}}
+    assert _check("InstanceStatusUpdated", rlabels, encode_topic("InstanceStatusUpdated", rlabels), meta,
+                  _compact(rdata)) is None
     other = dict(good, path="ns2/svc/db")
     assert _check("InstanceStatusUpdated", ilabels, itopic, meta, _compact(other)) == "labels"
     lying = dict(ilabels, path="ns2/svc/db")
