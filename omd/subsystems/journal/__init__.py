@@ -1,15 +1,18 @@
 """The journal subsystem: numbers every bus event, keeps the recent ones and the current state.
 
-It subscribes to everything on the bus and gives each event the node's next event id (an
-unsigned 64-bit integer, strictly increasing, also across restarts: ids are reserved in
-blocks recorded in `var/lib/omd/journal/idbase` before use). It keeps:
+It subscribes to everything on the bus, checks each event (omd.subsystems.journal.validate:
+a refused one is counted, never numbered) and gives it the node's next event id (an unsigned
+64-bit integer, strictly increasing, also across restarts: ids are reserved in blocks
+recorded in `var/lib/omd/journal/idbase` and `var/lib/omd/journal.idbase` before use, see
+IdAllocator). It keeps:
 
 - a ring of the last `[gateway] ring_size` events, for resumes by Last-Event-ID;
 - the compacted log (omd.model.state), for replay and the cluster dataset. Each state change is
   appended to `var/lib/omd/journal/state.log` before the batch it belongs to is published (a
   kill -9 loses none); the log is compacted into `state.json` when it grows past twice the
-  state. At start, a line cut by a crash (the last) or a line that does not parse is
-  skipped and reported; the other lines are kept.
+  state. At start, every row is checked as an event is (validate.check_row): a line cut by a
+  crash, a line that does not parse or a row that does not decode is skipped and reported;
+  the other rows are kept.
 
 It lives in its own process so that the HTTP gateway can die and restart without losing a
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
