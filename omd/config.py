@@ -44,6 +44,9 @@ class BusSection(Section):
     tcp_listen: str = ""
     # Group given read/write access to the bus socket files; "" keeps them owner-only (0600).
     socket_group: str = ""
+    # Largest event accepted, in bytes (topic + meta + data frames); larger ones are refused
+    # and counted by the journal, and a publisher sending a larger frame is disconnected.
+    max_event_size: int = 1 << 20
     # Keepalive and reconnect settings of the TCP listener's connections.
     tcp: TcpOptions = msgspec.field(default_factory=TcpOptions)
 
@@ -219,6 +222,8 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: gateway: max_connections and max_connections_per_peer must be >= 1")
     if gw.header_timeout <= 0 or gw.idle_timeout <= 0:
         raise ConfigError(f"{source}: gateway: header_timeout and idle_timeout must be > 0")
+    if config.bus.max_event_size < 4096:
+        raise ConfigError(f"{source}: bus.max_event_size: must be >= 4096")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
     if config.bus.socket_group:

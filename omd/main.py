@@ -4,6 +4,7 @@
     omd [--root DIR] stop         stop the running daemon
     omd [--root DIR] status       is it running, and the state of each subsystem [--json]
     omd [--root DIR] --check-config
+    omd [--root DIR] journal repair-idbase [--next N]   set the event id counter after damage
 
 Exit codes: 0 ok; 1 failure, or (`status`) running but not healthy: the daemon is not
 `started` or a subsystem is not `running`; 2 usage or configuration error, or a daemon
@@ -203,6 +204,37 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if found:
         click.echo(f"omd is not healthy: {'; '.join(found)}", err=True)
         ctx.exit(EXIT_UNHEALTHY)
+
+
+@cli.group()
+def journal() -> None:
+    """Maintenance of the journal's files (var/lib/omd/journal)."""
+
+
+@journal.command("repair-idbase")
+@click.option("--next", "next_id", type=click.IntRange(1, 2**64), default=None,
+              help="The next event id, at least (default: one block of 1000000 past the highest "
+                   "id of the state files and of any readable id file).")
+@click.pass_context
+def repair_idbase_cmd(ctx: click.Context, next_id: int | None) -> None:
+    """Set the event id counter when the journal refuses to start on it.
+
+    The journal keeps its next id in var/lib/omd/journal/idbase and a copy in
+    var/lib/omd/journal.idbase. When neither is readable it cannot know which ids it issued
+    and refuses to start (reported `failed` by `omd status`), since issuing an id twice would
+    resume clients into other events without a gap. This writes both files; ids between the
+    highest known one and the default may have been issued by events that were never
+    state, so give --next above any id a client may hold. Then restart the daemon.
+    """
+    from omd.subsystems.journal import repair_idbase
+
+    try:
+        value = repair_idbase(_paths(ctx), next_id)
+    except OmdError as exc:
+        raise DaemonCommandError(exc) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the id files: {exc}") from None
+    click.echo(f"next event id: {value}")
 
 
 def main() -> None:

@@ -54,11 +54,16 @@ class SubsystemKind:
         return msgspec.json.encode(values)
 
 
+# The exit code of a subsystem that refuses to start until an operator acts (EX_CONFIG): the
+# supervisor marks it `failed` instead of restarting it in a loop.
+EXIT_REFUSED = 78
+
+
 KINDS: dict[str, SubsystemKind] = {
     kind.name: kind for kind in (
         SubsystemKind("bus", "omd.subsystems.bus", ("bus",), ("bus-in.sock", "bus-out.sock"),
                       doc="the XSUB/XPUB proxy every event goes through"),
-        SubsystemKind("journal", "omd.subsystems.journal", ("gateway.ring_size",),
+        SubsystemKind("journal", "omd.subsystems.journal", ("gateway.ring_size", "bus.max_event_size"),
                       ("journal.sock", "journal-out.sock"),
                       doc="event ids, the ring of recent events and the compacted log"),
         SubsystemKind("gateway", "omd.subsystems.gateway", ("gateway",), ("api.sock",),

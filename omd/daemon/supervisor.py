@@ -48,7 +48,7 @@ from omd.model.events import KINDS, DaemonStatusUpdated, WatchDog, publisher_nam
 from omd.paths import Paths
 from omd.daemon.sdnotify import Notifier
 from omd.daemon.readiness import READY_FD_ENV
-from omd.daemon.registry import STATE_KINDS, Instance, instances
+from omd.daemon.registry import EXIT_REFUSED, STATE_KINDS, Instance, instances
 from omd.daemon.runtime import journal_barrier
 from omd.sockets import Publisher, Subscriber
 from omd.model.wire import rfc3339_ns, topic_prefix
@@ -490,9 +490,13 @@ class Supervisor:
             child.backoff = next_backoff(child.backoff, time.monotonic() - child.started_mono,
                                          d.restart_backoff_initial, d.restart_backoff_max,
                                          d.restart_backoff_reset)
-            child.state = "restarting"
-            child.next_start = time.monotonic() + child.backoff
-            log.error("subsystem_died", name=child.name, exit_code=rc, restart_in=child.backoff)
+            if rc == EXIT_REFUSED:  # it refused to start (a message in its log says why): no loop
+                child.state = "failed"
+                log.error("subsystem_refused_to_start", name=child.name, exit_code=rc)
+            else:
+                child.state = "restarting"
+                child.next_start = time.monotonic() + child.backoff
+                log.error("subsystem_died", name=child.name, exit_code=rc, restart_in=child.backoff)
             self._remove_sockets(child)
             status = "degraded" if self.status == "started" else self.status
             if child.name == "bus":

@@ -58,6 +58,9 @@ class BusSubsystem(Subsystem):
             xsub = ctx.socket(zmq.XSUB)
             xsub.setsockopt(zmq.LINGER, 0)
             xsub.setsockopt(zmq.RCVHWM, 100_000)
+            # libzmq checks each frame and disconnects a publisher that sends a larger one, before
+            # the bytes are buffered (the journal refuses what the frames add up to above it).
+            xsub.setsockopt(zmq.MAXMSGSIZE, config.bus.max_event_size)
             xpub = ctx.socket(zmq.XPUB)
             xpub.setsockopt(zmq.LINGER, 0)
             xpub.setsockopt(zmq.SNDHWM, 100_000)

@@ -1,15 +1,18 @@
 """The journal subsystem: numbers every bus event, keeps the recent ones and the current state.
 
-It subscribes to everything on the bus and gives each event the node's next event id (an
-unsigned 64-bit integer, strictly increasing, also across restarts: ids are reserved in
-blocks recorded in `var/lib/omd/journal/idbase` before use). It keeps:
+It subscribes to everything on the bus, checks each event (omd.subsystems.journal.validate:
+a refused one is counted, never numbered) and gives it the node's next event id (an unsigned
+64-bit integer, strictly increasing, also across restarts: ids are reserved in blocks
+recorded in `var/lib/omd/journal/idbase` and `var/lib/omd/journal.idbase` before use, see
+IdAllocator). It keeps:
 
 - a ring of the last `[gateway] ring_size` events, for resumes by Last-Event-ID;
 - the compacted log (omd.model.state), for replay and the cluster dataset. Each state change is
   appended to `var/lib/omd/journal/state.log` before the batch it belongs to is published (a
   kill -9 loses none); the log is compacted into `state.json` when it grows past twice the
-  state. At start, a line cut by a crash (the last) or a line that does not parse is
-  skipped and reported; the other lines are kept.
+  state. At start, every row is checked as an event is (validate.check_row): a line cut by a
+  crash, a line that does not parse or a row that does not decode is skipped and reported;
+  the other rows are kept.
 
 It lives in its own process so that the HTTP gateway can die and restart without losing a
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,10 +39,13 @@ import structlog
 import zmq
 
 from omd.daemon import readiness
+from omd.daemon.registry import EXIT_REFUSED
+from omd.errors import OmdError
 from omd.model.events import KINDS
 from omd.model.state import CompactedLog
 from omd.paths import Paths
 from omd.sockets import Subscriber
+from omd.subsystems.journal import validate
 from omd.subsystems.journal.protocol import (OUT_SOCKET, REQ_SOCKET, Gap, answer, journal_out, journal_req,
                                              journal_topic, pack_record)
 
@@ -71,40 +79,104 @@ def _meta(raw: bytes) -> _Meta:
         return _Meta()
 
 
-def _valid_row(row: Any) -> bool:
-    """A persisted state row: [id, kind, topic, meta, data]."""
-    return (isinstance(row, list) and len(row) == 5 and isinstance(row[0], int)
-            and all(isinstance(v, str) for v in row[1:]))
+REFUSED_LOG_INTERVAL = 10.0  # seconds between two log lines of one refusal cause
+
+
+U64_MAX = (1 << 64) - 1
+
+
+class IdbaseError(OmdError):
+    """The id counter cannot be trusted: starting could issue an id already issued."""
+
+    exit_code = EXIT_REFUSED
+
+
+class IdsExhausted(OmdError):
+    """Every u64 id has been issued: the journal refuses events (`ids_exhausted`)."""
+
+
+def read_idbase(path: Path) -> int | None | str:
+    """An idbase file's value; None when missing; an error text when unreadable."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path}: {exc}"
+    if not text.isdigit() or not 1 <= int(text) <= U64_MAX + 1:
+        return f"{path}: {text[:40]!r} is not an id between 1 and 2^64"
+    return int(text)
 
 
 class IdAllocator:
-    """Strictly increasing ids that survive restarts: blocks are reserved on disk before use."""
+    """Strictly increasing ids that survive restarts: blocks are reserved on disk before use.
 
-    def __init__(self, path: Path, block: int = ID_BLOCK) -> None:
+    The reservation (the first id not yet reserved) is written to two files, `path` and
+    `copy` (outside the journal directory, so that removing the directory keeps it), and
+    `witness` is the highest id known issued otherwise (the state files'). At start the next
+    id is past every readable value; a missing or unreadable file beside a good one is
+    rewritten and logged. When no file is readable and either file exists or the witness is
+    above 0, ids may have been issued that nothing remembers: IdbaseError, until an operator
+    runs `omd journal repair-idbase`. Ids end at 2^64 - 1: then `take` raises IdsExhausted.
+    """
+
+    def __init__(self, path: Path, block: int = ID_BLOCK, copy: Path | None = None, witness: int = 0) -> None:
         self.path = path
+        self.copy = copy
         self.block = block
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            reserved = int(path.read_text().strip() or 1)
-        except (FileNotFoundError, ValueError):
-            reserved = 1
-        self.next = max(reserved, 1)
+        files = [path] if copy is None else [path, copy]
+        values = {f: read_idbase(f) for f in files}
+        good = [v for v in values.values() if isinstance(v, int)]
+        bad = {str(f): v for f, v in values.items() if not isinstance(v, int)}
+        if not good and (any(v is not None for v in values.values()) or witness > 0):
+            reasons = [v if v is not None else f"{f}: missing" for f, v in values.items()]
+            raise IdbaseError("the journal's id counter cannot be trusted (" + "; ".join(map(str, reasons))
+                              + f"; highest id in the state files: {witness}): ids issued before could be "
+                              "issued again. Run `omd journal repair-idbase` (see its --help) to set it.")
+        reserved = max([*good, witness + 1, 1])
+        if good and bad:
+            log.error("journal_idbase_repaired", unreadable=bad, next=reserved)
+        if good and witness + 1 > max(good):
+            log.error("journal_idbase_behind_state", idbase=max(good), state_last_id=witness, next=reserved)
+        self.next = reserved
         self.limit = self.next
-        self._reserve()
+        if self.next <= U64_MAX:
+            self._reserve()
+        else:
+            self._write(self.next)
         self.first = self.next
 
+    def _write(self, value: int) -> None:
+        for target in (self.path,) if self.copy is None else (self.path, self.copy):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            with open(tmp, "w") as f:
+                f.write(f"{value}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+
     def _reserve(self) -> None:
-        self.limit = self.next + self.block
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{self.limit}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        self.limit = min(self.next + self.block, U64_MAX + 1)
+        self._write(self.limit)
+
+    def ensure(self) -> None:
+        """Write the reservation again if a file was removed (the journal directory deleted)."""
+        if any(f is not None and not f.exists() for f in (self.path, self.copy)):
+            log.error("journal_idbase_missing", path=str(self.path), limit=self.limit)
+            self._write(self.limit)
+
+    @property
+    def exhausted(self) -> bool:
+        """Every u64 id has been issued."""
+        return self.next > U64_MAX
 
     def take(self) -> int:
-        """The next id."""
+        """The next id; IdsExhausted after 2^64 - 1."""
         if self.next >= self.limit:
+            if self.next > U64_MAX:
+                raise IdsExhausted("every u64 event id has been issued")
             self._reserve()
         value = self.next
         self.next += 1
@@ -116,6 +188,26 @@ class IdAllocator:
         return self.next - 1
 
 
+def repair_idbase(paths: Paths, next_id: int | None = None) -> int:
+    """Set the id counter past every id that may have been issued; the next id.
+
+    Without `next_id`: one block (ID_BLOCK) past the highest id of the state files and of
+    any readable idbase file. With it: at least `next_id`.
+    """
+    directory = paths.lib / "journal"
+    witness = Journal.state_witness(directory)
+    values = [v for v in (read_idbase(directory / "idbase"), read_idbase(paths.lib / "journal.idbase"))
+              if isinstance(v, int)]
+    value = max([witness + 1 + ID_BLOCK, *values, *([next_id] if next_id else [])])
+    if value > U64_MAX + 1:
+        raise IdbaseError(f"{value} is above 2^64")
+    alloc = IdAllocator.__new__(IdAllocator)
+    alloc.path, alloc.copy = directory / "idbase", paths.lib / "journal.idbase"
+    alloc._write(value)  # noqa: SLF001
+    log.warning("journal_idbase_set", next=value, state_last_id=witness)
+    return value
+
+
 class Journal:
     """The journal's state and request handling, independent of sockets (unit-testable).
 
@@ -123,16 +215,21 @@ class Journal:
     Subscriber's counters, which are updated for every event before it is numbered.
     """
 
-    def __init__(self, paths: Paths, ring_size: int, nodename: str = "") -> None:
+    def __init__(self, paths: Paths, ring_size: int, nodename: str = "",
+                 max_event_size: int = validate.DEFAULT_MAX_EVENT_SIZE) -> None:
         self.nodename = nodename
+        self.max_event_size = max_event_size
+        self.refused: dict[str, int] = {}  # cause -> events refused (validate.check)
+        self._refused_logged: dict[str, float] = {}
         self.dir = paths.lib / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.ids = IdAllocator(self.dir / "idbase")
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)  # (id, packed record)
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
         self.seqs: dict[tuple[str, str], int] = {}
         self.state = self._load_state()
+        witness = max(max((e.id for e in self.state.entries()), default=0), self.state_witness(self.dir))
+        self.ids = IdAllocator(self.dir / "idbase", copy=paths.lib / "journal.idbase", witness=witness)
         self.log_lines = 0
         self.compact()
         self._log = open(self.log_file, "ab", buffering=0)
@@ -140,13 +237,28 @@ class Journal:
         self.count = 0
         self.confirmed: set[str] = set()  # state kinds resynced in this incarnation
 
+    @staticmethod
+    def state_witness(directory: Path) -> int:
+        """The highest id in the state files of `directory` (0: none), read leniently."""
+        top = 0
+        for name in ("state.json", "state.log"):
+            try:
+                text = (directory / name).read_bytes()
+            except OSError:
+                continue
+            for match in re.finditer(rb"\[\s*(\d{1,20})\s*,", text):
+                value = int(match.group(1))
+                if value <= U64_MAX:
+                    top = max(top, value)
+        return top
+
     def _load_state(self) -> CompactedLog:
         rows: list[Any] = []
         try:
             loaded = json.loads(self.state_file.read_text())
             if not isinstance(loaded, list):
                 raise ValueError("not a list of rows")
-            rows = [row for row in loaded if _valid_row(row)]
+            rows = [row for row in loaded if validate.check_row(row) is None]
             if len(rows) != len(loaded):
                 log.error("journal_state_rows_skipped", file=str(self.state_file), skipped=len(loaded) - len(rows))
         except FileNotFoundError:
@@ -169,7 +281,7 @@ class Journal:
                 row = json.loads(line)
             except ValueError:
                 row = None
-            if _valid_row(row):
+            if validate.check_row(row) is None:
                 rows.append(row)
             else:
                 bad.append(number)
@@ -182,6 +294,7 @@ class Journal:
 
     def compact(self) -> None:
         """Write the whole state to state.json and empty state.log (atomic rename first)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state.dump()))
         os.replace(tmp, self.state_file)
@@ -195,6 +308,22 @@ class Journal:
         self._pending.clear()
         self.compact()
         self._log = open(self.log_file, "ab", buffering=0)
+
+    def accept(self, kind: str, labels: dict[str, str], topic: bytes, meta: bytes, at: str,
+               data: bytes) -> bool:
+        """Whether a bus event may be journaled (omd.subsystems.journal.validate); a refused one
+        is counted per cause and logged at most once per cause every REFUSED_LOG_INTERVAL s."""
+        cause = ("ids_exhausted" if self.ids.exhausted
+                 else validate.check(kind, labels, topic, meta, at, data, self.max_event_size))
+        if cause is None:
+            return True
+        self.refused[cause] = self.refused.get(cause, 0) + 1
+        now = time.monotonic()
+        if now - self._refused_logged.get(cause, -REFUSED_LOG_INTERVAL) >= REFUSED_LOG_INTERVAL:
+            self._refused_logged[cause] = now
+            log.warning("journal_event_refused", cause=cause, kind=kind, size=len(topic) + len(meta) + len(data),
+                        refused=self.refused[cause])
+        return False
 
     def record(self, kind: str, topic: bytes, meta: bytes, data: bytes, at: str, pub: str = "",
                seq: int = 0) -> bytes:
@@ -229,6 +358,15 @@ class Journal:
         if self.log_lines > max(1000, 2 * len(self.state)):
             self._compact_open()
 
+    def maintain(self) -> None:
+        """Write the id reservation and the state files again if they were removed (the
+        journal directory deleted while it runs), so that a restart neither reuses ids nor
+        loses the state."""
+        self.ids.ensure()
+        if not self.log_file.exists():
+            log.error("journal_state_log_missing", file=str(self.log_file))
+            self._compact_open()
+
     def close(self) -> None:
         """Flush, compact and close the state log."""
         self.flush()
@@ -259,7 +397,8 @@ class Journal:
         """Counters for `stats` and the logs."""
         return {"events": self.count, "first_id": self.ring[0][0] if self.ring else self.ids.last + 1,
                 "last_id": self.ids.last, "ring": len(self.ring), "state": len(self.state),
-                "incarnation_first_id": self.ids.first, "confirmed": sorted(self.confirmed)}
+                "incarnation_first_id": self.ids.first, "confirmed": sorted(self.confirmed),
+                "refused": dict(self.refused)}
 
     def seen(self, pub: str) -> dict[str, int]:
         """The last seq per kind journaled from publisher `pub` (every received event is
@@ -317,9 +456,13 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
     log.info("journal_started", first_id=journal.ids.first, state=len(journal.state))
     on_ready()
     sock = sub.sock
+    maintained = time.monotonic()
     try:
         while not stop.is_set():
             events = dict(poller.poll(200))
+            if time.monotonic() - maintained >= 1.0:
+                maintained = time.monotonic()
+                journal.maintain()
             sub.resubscribe_if_reconnected()
             if sock in events:
                 batch = []
@@ -329,7 +472,8 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
                     except zmq.Again:
                         break
                     msg = sub.check(frames)
-                    if msg is not None:
+                    if msg is not None and journal.accept(msg.kind, msg.labels, frames[0], frames[1],
+                                                          msg.meta.at, msg.data):
                         meta = msg.meta
                         batch.append(journal.record(msg.kind, frames[0], frames[1], msg.data, meta.at,
                                                     meta.pub, meta.seq))
@@ -357,7 +501,11 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
 def run(rt: "Runtime") -> int:
     """Number, keep and serve bus events until SIGTERM/SIGINT."""
     config, paths = rt.config, rt.paths
-    journal = Journal(paths, config.gateway.ring_size, config.nodename)
+    try:
+        journal = Journal(paths, config.gateway.ring_size, config.nodename, config.bus.max_event_size)
+    except IdbaseError as exc:
+        log.critical("journal_refused_to_start", error=str(exc))
+        return EXIT_REFUSED
     ctx = zmq.Context()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -141,8 +141,13 @@ R = TypeVar("R", bound=Record)
 
 
 def pack_record(eid: int, kind: str, topic: bytes, at: str, data: bytes, pub: bytes, seq: int) -> bytes:
-    """One packed record (see the module docstring); `pub` is the publisher id, encoded."""
+    """One packed record (see the module docstring); `pub` is the publisher id, encoded.
+
+    Raises sse.FrameFieldError when a field or the data holds CR or LF.
+    """
     head = sse.head(kind, eid, at)
+    if b"\n" in data or b"\r" in data:
+        raise sse.FrameFieldError("CR or LF in SSE data")
     frame = head + data + b"\n\n"
     return b"".join((RECORD_HEADER.pack(eid, seq, len(pub), len(topic), len(frame), len(head)),
                      pub, topic, frame))
