@@ -48,6 +48,8 @@ setup(
     packages=find_packages(include=["omd", "omd.*"]) + ["omd_cli"],
     package_dir={"omd_cli": "cli"},
     package_data={"omd.subsystems.gateway": ["openapi.json"]},
+    # Installed under <prefix>/share/doc/omd: systemd/omd.service's Documentation= names it.
+    data_files=[("share/doc/omd", ["README.md", "conf/omd.toml", "systemd/omd.service"])],
     install_requires=[
         "pyzmq>=25.1",
         "msgspec>=0.18.6",

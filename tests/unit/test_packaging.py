@@ -60,6 +60,7 @@ def test_build_without_a_c_compiler_falls_back_to_python(tmp_path: Path) -> None
         names = z.namelist()
         z.extractall(tmp_path / "site")
     assert "omd/filters/_python.py" in names and not [n for n in names if n.endswith(".so")]
+    assert "omd-0.1.0.data/data/share/doc/omd/README.md" in names  # the unit's Documentation=
     # The test venv's editable install of omd has a finder ahead of sys.path: drop it, so
     # that the wheel's copy on PYTHONPATH is the one imported.
     probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
@@ -73,3 +74,43 @@ def test_build_without_a_c_compiler_falls_back_to_python(tmp_path: Path) -> None
     lines = run.stdout.splitlines()
     assert lines[-1] == '"python"'
     assert '"level": "warning"' in lines[0] or "C matcher not built" in lines[0], lines
+
+
+def _unit() -> str:
+    return (ROOT / "systemd" / "omd.service").read_text()
+
+
+def test_unit_runs_the_documented_install_and_names_installed_docs() -> None:
+    """ExecStart is the omd of the README's systemd install (a venv at a prefix outside the
+    homes, which ProtectHome=yes hides); every file:// Documentation= is installed there."""
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"python3 -m venv (/\S+) && \1/bin/pip install \.", readme)
+    assert m, "the README documents the systemd install"
+    prefix = m.group(1)
+    unit = _unit()
+    assert re.search(rf"^ExecStart={re.escape(prefix)}/bin/omd run$", unit, re.M), unit
+    assert not prefix.startswith(("/root", "/home")) or "ProtectHome=yes" not in unit
+    docs = re.search(r"^Documentation=(.*)$", unit, re.M).group(1).split()
+    setup = (ROOT / "setup.py").read_text()
+    for doc in docs:
+        if doc.startswith("file://"):
+            rel = Path(doc.removeprefix("file://")).relative_to(prefix)
+            assert f'("{rel.parent}", [' in setup and f'"{rel.name}"' in setup, (doc, "not installed by setup.py")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """`systemd-analyze verify` accepts the unit. Where the documented install is not on this
+    machine, its ExecStart is pointed at this venv's omd (the only change)."""
+    unit = _unit()
+    exec_start = re.search(r"^ExecStart=(\S+)", unit, re.M).group(1)
+    if not os.access(exec_start, os.X_OK):
+        here = Path(sys.executable).parent / "omd"
+        if not os.access(here, os.X_OK):
+            pytest.skip(f"neither {exec_start} nor {here} is installed")
+        unit = unit.replace(f"ExecStart={exec_start}", f"ExecStart={here}")
+    (tmp_path / "omd.service").write_text(unit)
+    out = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "omd.service")],
+                         capture_output=True, text=True, timeout=60)
+    problems = [line for line in (out.stdout + out.stderr).splitlines() if "omd.service" in line]
+    assert out.returncode == 0 and not problems, out.stdout + out.stderr
