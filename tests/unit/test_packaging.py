@@ -114,3 +114,34 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     problems = [line for line in (out.stdout + out.stderr).splitlines() if "omd.service" in line]
     assert out.returncode == 0 and not problems, out.stdout + out.stderr
+
+
+def test_children_run_the_installed_omd_not_the_current_directory(tmp_path: Path) -> None:
+    """A daemon started from a directory holding another `omd` package (a checkout, say)
+    runs the installed omd in its subsystems too."""
+    from tests.helpers import short_root, wait_for
+
+    script = Path(sys.executable).parent / "omd"
+    if not os.access(script, os.X_OK):
+        pytest.skip(f"no installed omd script at {script}")
+    shadow = tmp_path / "shadow"
+    (shadow / "omd").mkdir(parents=True)
+    (shadow / "omd" / "__init__.py").write_text("raise SystemExit('the current directory omd was imported')\n")
+    root = short_root()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OMD_ROOT")}
+    proc = subprocess.Popen([str(script), "--root", str(root), "run"], cwd=shadow, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def running() -> bool:
+            out = subprocess.run([str(script), "--root", str(root), "status"], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=30)
+            return out.returncode == 0
+        wait_for(running, timeout=60, interval=0.5, what="every subsystem running")
+    finally:
+        subprocess.run([str(script), "--root", str(root), "stop"], cwd=tmp_path, env=env,
+                       capture_output=True, timeout=60)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
