@@ -47,6 +47,11 @@ class BusSection(Section):
     # Largest event accepted, in bytes (topic + meta + data frames); larger ones are refused
     # and counted by the journal, and a publisher sending a larger frame is disconnected.
     max_event_size: int = 1 << 20
+    # CURVE on the TCP endpoint: the server's secret key certificate (a zmq.auth
+    # `.key_secret` file) and the Z85 public keys of the clients it accepts. Required for a
+    # non-loopback tcp_listen: the bus has no other authentication.
+    curve_secret_key_file: str = ""
+    curve_client_keys: list[str] = msgspec.field(default_factory=list)
     # Keepalive and reconnect settings of the TCP listener's connections.
     tcp: TcpOptions = msgspec.field(default_factory=TcpOptions)
 
@@ -226,11 +231,58 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: bus.max_event_size: must be >= 4096")
     if config.bus.tcp_listen and not config.bus.tcp_listen.startswith("tcp://"):
         raise ConfigError(f"{source}: bus.tcp_listen: {config.bus.tcp_listen!r} is not a tcp:// endpoint")
+    _check_bus_curve(config, source)
     if config.bus.socket_group:
         try:
             grp.getgrnam(config.bus.socket_group)
         except KeyError:
             raise ConfigError(f"{source}: bus.socket_group: no group named {config.bus.socket_group!r}") from None
+
+
+def _loopback(tcp_listen: str) -> bool:
+    """Whether a tcp:// endpoint binds a loopback address only (not `*`, not a name but localhost)."""
+    import ipaddress
+
+    host = tcp_listen.removeprefix("tcp://").rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_bus_curve(config: Config, source: str) -> None:
+    """[bus] CURVE keys: loadable, and present for a non-loopback tcp_listen."""
+    import zmq.auth
+    import zmq.utils.z85
+
+    bus = config.bus
+    if bus.curve_secret_key_file:
+        _readable_file(source, "bus.curve_secret_key_file", bus.curve_secret_key_file)
+        try:
+            public, secret = zmq.auth.load_certificate(bus.curve_secret_key_file)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{source}: bus.curve_secret_key_file: {exc}") from None
+        if not secret:
+            raise ConfigError(f"{source}: bus.curve_secret_key_file: {bus.curve_secret_key_file!r} holds no "
+                              "secret key (give the .key_secret file)")
+        if not bus.curve_client_keys:
+            raise ConfigError(f"{source}: bus.curve_client_keys: empty; CURVE needs the public keys of the "
+                              "clients to accept")
+    for i, key in enumerate(bus.curve_client_keys):
+        try:
+            ok = len(key) == 40 and len(zmq.utils.z85.decode(key)) == 32
+        except (ValueError, TypeError, KeyError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{source}: bus.curve_client_keys[{i}]: {key!r} is not a Z85 public key (40 characters)")
+    if bus.curve_client_keys and not bus.curve_secret_key_file:
+        raise ConfigError(f"{source}: bus.curve_client_keys needs bus.curve_secret_key_file")
+    if bus.tcp_listen and not _loopback(bus.tcp_listen) and not bus.curve_secret_key_file:
+        raise ConfigError(f"{source}: bus.tcp_listen: {bus.tcp_listen!r} is not a loopback address and the bus "
+                          "has no authentication: set bus.curve_secret_key_file and bus.curve_client_keys "
+                          "(docs/wire-format.md), or listen on 127.0.0.1")
 
 
 # The files and names the configuration refers to are checked here, at load, rather than

@@ -343,7 +343,9 @@ class Supervisor:
         ready_r, ready_w = os.pipe()
         config_fd = self._config_fd()
         env[READY_FD_ENV] = str(ready_w)
-        cmd = [sys.executable, "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
+        # -P: no current directory on sys.path, so a daemon started from a checkout runs the
+        # installed omd in its children too, not the checkout's (which may lack the C matcher).
+        cmd = [sys.executable, "-P", "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
                "--parent", str(os.getpid()), "--config-fd", str(config_fd)]
         try:
             # Its own process group: a terminal's SIGINT (Ctrl-C) or `timeout`'s signal to our

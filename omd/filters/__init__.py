@@ -31,14 +31,19 @@ else:
         from . import _native as _impl  # type: ignore[no-redef]
 
         IMPL, _why = "c", ""
-    except ImportError as exc:  # not built (e.g. no C compiler where installed)
-        _impl, IMPL, _why = _python, "python", f"C matcher unavailable: {exc}"
+    except ImportError as exc:  # not built (no C compiler where installed: see setup.py)
+        _impl, IMPL, _why = _python, "python", (
+            f"C matcher not built ({exc}): was omd installed without a C compiler? "
+            "Install gcc and python3-dev and reinstall omd for it")
 
 Matcher = _impl.Matcher
 MatcherBank = _impl.MatcherBank
 
 if structlog.is_configured():
-    structlog.get_logger().info("filter_matcher_selected", impl=IMPL, **({"reason": _why} if _why else {}))
+    if IMPL == "c" or _why == "OMD_PURE_PYTHON=1":
+        structlog.get_logger().info("filter_matcher_selected", impl=IMPL, **({"reason": _why} if _why else {}))
+    else:
+        structlog.get_logger().warning("filter_matcher_selected", impl=IMPL, reason=_why)
 
 
 def compile(spec_or_expressions: FilterSpec | Iterable[str]) -> Matcher:

@@ -6,6 +6,13 @@ event nobody subscribes to never leaves its publisher. The process also subscrib
 `READY_TOPIC` itself, which is what publishers wait for (see omd.sockets).
 
 Socket files are created owner-only (0600) or 0660 with `[bus] socket_group`.
+
+With `[bus] curve_secret_key_file` the TCP endpoint is a CURVE server: connections are
+encrypted and a ZAP handler (pyzmq's ThreadAuthenticator, the only one in this process's
+context) accepts only the client public keys of `curve_client_keys`. The unix sockets stay
+NULL (file permissions guard them): libzmq applies socket options to the endpoints bound
+after they are set, so the CURVE options are set just before the TCP bind. A non-loopback
+`tcp_listen` without CURVE is refused by omd.config.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import threading
 
 import structlog
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 from omd.daemon.runtime import Runtime, Subsystem
 from omd.netopts import apply_tcp_options
@@ -23,6 +32,34 @@ from omd.sockets import READY_TOPIC
 
 log = structlog.get_logger()
 INPROC_OUT = "inproc://bus-out"
+ZAP_DOMAIN = b"omd-bus"
+
+
+class _AllowedKeys:
+    """ZAP credentials provider: the configured client public keys."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = {k.encode() for k in keys}
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        """`key`: the client's public key, Z85-encoded."""
+        allowed = key in self.keys
+        if not allowed:
+            log.warning("bus_curve_client_refused", key=key.decode())
+        return allowed
+
+
+def _curve_server(ctx: zmq.Context, sock: zmq.Socket, secret_file: str, client_keys: list[str]) -> ThreadAuthenticator:
+    """Make `sock`'s next binds CURVE servers checked by a ZAP handler on `ctx`."""
+    auth = ThreadAuthenticator(ctx, log=None)
+    auth.start()
+    auth.configure_curve_callback(domain=ZAP_DOMAIN.decode(), credentials_provider=_AllowedKeys(client_keys))
+    public, secret = zmq.auth.load_certificate(secret_file)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    sock.setsockopt(zmq.CURVE_SERVER, 1)
+    sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+    return auth
 
 
 def _secure(path: str, group: str) -> None:
@@ -67,8 +104,12 @@ class BusSubsystem(Subsystem):
             xsub.bind(paths.endpoint(paths.bus_in))
             xpub.bind(paths.endpoint(paths.bus_out))
             xpub.bind(INPROC_OUT)
+            self.auth: ThreadAuthenticator | None = None
             if config.bus.tcp_listen:
                 apply_tcp_options(xpub, config.bus.tcp)
+                if config.bus.curve_secret_key_file:
+                    self.auth = _curve_server(ctx, xpub, config.bus.curve_secret_key_file,
+                                              config.bus.curve_client_keys)
                 xpub.bind(config.bus.tcp_listen)
         finally:
             os.umask(old_umask)
@@ -84,7 +125,7 @@ class BusSubsystem(Subsystem):
     def start(self) -> None:
         paths = self.rt.paths
         log.info("bus_started", bus_in=str(paths.bus_in), bus_out=str(paths.bus_out),
-                 tcp=self.rt.config.bus.tcp_listen or None)
+                 tcp=self.rt.config.bus.tcp_listen or None, curve=self.auth is not None)
 
     def poll(self) -> float:
         if not self.proxy.is_alive():
@@ -95,6 +136,8 @@ class BusSubsystem(Subsystem):
     def stop(self) -> None:
         """The sentinel goes first; the runtime's context termination then ends the proxy."""
         self.sentinel.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
         log.info("bus_stopped")
 
 

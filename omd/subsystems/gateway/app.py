@@ -75,7 +75,7 @@ class Gateway:
         self.feed = feed
         self.publisher = publisher
         self.auth = Authenticator(config.gateway.tokens)
-        self.metrics = Metrics(feed)
+        self.metrics = Metrics(feed, paths.status_file if paths is not None else None)
         self.ack_timeout = ACK_TIMEOUT
         feed.ack_pub = publisher.pub_id
 
@@ -119,23 +119,23 @@ class Gateway:
                     raise problem from None
             response = await handler(request)
         except Problem as problem:
-            self.metrics.requests[f"{route} {problem.status}"] += 1
+            self.metrics.requests[route, str(problem.status)] += 1
             raise
         except web.HTTPException as exc:
-            self.metrics.requests[f"{route} {exc.status}"] += 1
+            self.metrics.requests[route, str(exc.status)] += 1
             if exc.status >= 400 and exc.content_type != "application/problem+json":
                 raise Problem(exc.status, exc.reason, exc.text or exc.reason) from None
             raise
         except JournalError as exc:
-            self.metrics.requests[f"{route} 503"] += 1
+            self.metrics.requests[route, "503"] += 1
             raise Problem(503, "Service Unavailable", str(exc)) from None
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:
-            self.metrics.requests[f"{route} 500"] += 1
+            self.metrics.requests[route, "500"] += 1
             log.exception("api_handler_failed", route=route)
             raise Problem(500, "Internal Server Error", "unexpected error; see the daemon log") from None
-        self.metrics.requests[f"{route} {response.status}"] += 1
+        self.metrics.requests[route, str(response.status)] += 1
         return response
 
     # ------------------------------------------------------------------ events
@@ -352,8 +352,10 @@ class Gateway:
         return web.json_response({"component": name, "action": "restart", "published": True})
 
     async def get_metrics(self, request: web.Request) -> web.Response:
-        """GET /metrics: Prometheus text format."""
-        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+        """GET /metrics: Prometheus exposition (text 0.0.4, or OpenMetrics if asked for)."""
+        await self.metrics.refresh()
+        body, content_type = self.metrics.render(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def get_openapi(self, request: web.Request) -> web.Response:
         """GET /api/openapi.json."""

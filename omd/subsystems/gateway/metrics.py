@@ -1,15 +1,23 @@
-"""Prometheus metrics of the gateway, served on `GET /metrics`.
+"""Prometheus metrics of the gateway and of the daemon, served on `GET /metrics`.
 
 Hot paths only bump plain counters; a custom collector turns them into metric families at
-scrape time, so an event costs a dict increment, not a prometheus_client call.
+scrape time, so an event costs a dict increment, not a prometheus_client call. The daemon-level
+families come from what the gateway can read at scrape time: the supervisor's status file
+(var/run/omd/status.json: daemon status, each subsystem's state and restarts) and the
+journal's `stats` reply (ids, ring and state sizes, counters), fetched by `refresh` just
+before the exposition. prometheus_client encodes it (`choose_encoder`: the text format 0.0.4,
+or OpenMetrics when the scraper asks for it). Every family is listed in docs/api.md.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -20,12 +28,14 @@ if TYPE_CHECKING:
 class Metrics(Collector):
     """Counters of the gateway and a registry that exposes them."""
 
-    def __init__(self, feed: "Feed") -> None:
+    def __init__(self, feed: "Feed", status_file: Path | None = None) -> None:
         self.feed = feed
+        self.status_file = status_file
+        self.journal_stats: dict[str, Any] | None = None
         self.events_out: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self.resumes: Counter[str] = Counter()
-        self.requests: Counter[str] = Counter()
+        self.requests: Counter[tuple[str, str]] = Counter()  # (route, status)
         self.gaps = 0
         self.streams_total = 0
         self.listener: Any = None  # the TcpListener, when [gateway] tcp_listen is set
@@ -64,9 +74,10 @@ class Metrics(Collector):
         for result, n in sorted(self.resumes.items()):
             resumes.add_metric([result], n)
         yield resumes
-        reqs = CounterMetricFamily("omd_gateway_requests", "HTTP requests by route and status", labels=["route"])
-        for route, n in sorted(self.requests.items()):
-            reqs.add_metric([route], n)
+        reqs = CounterMetricFamily("omd_gateway_requests", "HTTP requests by route and status",
+                                   labels=["route", "status"])
+        for (route, status), n in sorted(self.requests.items()):
+            reqs.add_metric([route, status], n)
         yield reqs
         lsn = self.listener
         if lsn is not None:
@@ -83,7 +94,72 @@ class Metrics(Collector):
             yield CounterMetricFamily("omd_gateway_header_timeouts",
                                       "TCP connections closed for not sending their request headers in time",
                                       value=lsn.timed_out)
+        yield from self._daemon()
+        yield from self._journal()
 
-    def render(self) -> bytes:
-        """The text exposition format."""
-        return generate_latest(self.registry)
+    async def refresh(self) -> None:
+        """Fetch the journal's stats for the next exposition (None when it does not answer)."""
+        from omd.errors import OmdError
+
+        try:
+            self.journal_stats = await self.feed.journal.stats()
+        except OmdError:
+            self.journal_stats = None
+
+    def _daemon(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        doc: dict[str, Any] = {}
+        if self.status_file is not None:
+            try:
+                doc = json.loads(self.status_file.read_text())
+            except (OSError, ValueError):
+                doc = {}
+        status = GaugeMetricFamily("omd_daemon_status", "1 for the daemon's current status (from its status file)",
+                                   labels=["status"])
+        if doc.get("status"):
+            status.add_metric([str(doc["status"])], 1)
+        yield status
+        states = GaugeMetricFamily("omd_subsystem_state", "1 for each subsystem's current state",
+                                   labels=["subsystem", "state"])
+        up = GaugeMetricFamily("omd_subsystem_up", "1 when the subsystem is running, else 0", labels=["subsystem"])
+        restarts = CounterMetricFamily("omd_subsystem_restarts", "Restarts of each subsystem by the supervisor",
+                                       labels=["subsystem"])
+        subsystems = doc.get("subsystems")
+        for name, sub in sorted(subsystems.items()) if isinstance(subsystems, dict) else ():
+            if not isinstance(sub, dict):
+                continue
+            states.add_metric([name, str(sub.get("state", ""))], 1)
+            up.add_metric([name], 1 if sub.get("state") == "running" else 0)
+            restarts.add_metric([name], int(sub.get("restarts") or 0))
+        yield states
+        yield up
+        yield restarts
+
+    def _journal(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.journal_stats
+        yield GaugeMetricFamily("omd_journal_up", "1 when the journal answered the stats request of this scrape",
+                                value=0 if stats is None else 1)
+        if stats is None:
+            return
+        known = {
+            "last_id": "Id of the journal's last event",
+            "first_id": "Id of the oldest event in the journal's ring",
+            "incarnation_first_id": "First id of the running journal incarnation",
+            "ring": "Events in the journal's ring",
+            "state": "Entries in the journal's replayed state",
+        }
+        for key, doc in known.items():
+            if isinstance(stats.get(key), int):
+                yield GaugeMetricFamily(f"omd_journal_{key}", doc, value=stats[key])
+        if isinstance(stats.get("events"), int):
+            yield CounterMetricFamily("omd_journal_events", "Events journaled by this incarnation", value=stats["events"])
+        other = GaugeMetricFamily("omd_journal_stat", "Other numeric counters of the journal's stats reply, by name",
+                                  labels=["name"])
+        for key, value in sorted(stats.items()):
+            if key not in known and key != "events" and isinstance(value, int) and not isinstance(value, bool):
+                other.add_metric([key], value)
+        yield other
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition for a scraper's Accept header, and its Content-Type."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
