@@ -106,8 +106,13 @@ class Daemon:
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env, text=True, cwd=REPO,
         )
         if wait:
-            wait_for(lambda: self.status().get("status") == "started" or self.proc.poll() is not None,
-                     timeout=20, what="daemon start")
+            # 60 s: a start is ~3 s idle, but a 2-core machine running other suites can take
+            # well over 20 s to import and hand-shake nine processes.
+            try:
+                wait_for(lambda: self.status().get("status") == "started" or self.proc.poll() is not None,
+                         timeout=60, what="daemon start")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; status: {self.status()}; log tail:\n{self.log()[-3000:]}") from None
             assert self.proc.poll() is None, f"daemon exited: {self.log()}"
         return self
 
