@@ -73,6 +73,9 @@ def test_injected_fields_and_bad_data_never_reach_streams_or_the_dataset(daemon,
     assert refused == {"meta": 1, "data": 3, "labels": 1}
     with api_client(daemon) as api:
         assert api.get("/api/cluster/status").status_code == 200
+        metrics = api.get("/metrics").text
+    for cause, n in refused.items():
+        assert f'omd_journal_refused_total{{cause="{cause}"}} {n}.0' in metrics
     pub.close()
     stream.close()
     sock.close()

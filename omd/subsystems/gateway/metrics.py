@@ -152,6 +152,14 @@ class Metrics(Collector):
                 yield GaugeMetricFamily(f"omd_journal_{key}", doc, value=stats[key])
         if isinstance(stats.get("events"), int):
             yield CounterMetricFamily("omd_journal_events", "Events journaled by this incarnation", value=stats["events"])
+        refused = stats.get("refused")
+        if isinstance(refused, dict):
+            family = CounterMetricFamily("omd_journal_refused", "Bus events the journal refused, by cause",
+                                         labels=["cause"])
+            for cause, n in sorted(refused.items()):
+                if isinstance(n, int) and not isinstance(n, bool):
+                    family.add_metric([str(cause)], n)
+            yield family
         other = GaugeMetricFamily("omd_journal_stat", "Other numeric counters of the journal's stats reply, by name",
                                   labels=["name"])
         for key, value in sorted(stats.items()):
