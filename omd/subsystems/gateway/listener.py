@@ -8,7 +8,8 @@ retries instead of taking the process (and api.sock with it) down.
 - A connection over a limit is aborted as soon as it is accepted (no traceback), counted by
   cause (`omd_gateway_connections_refused`) and logged as `gateway_connection_refused`,
   rate-limited by omd.logs.
-- A new connection must complete its TLS handshake and send its first request's headers
+- A new connection must complete its TLS handshake within `header_timeout` (asyncio's
+  handshake timeout; the limits apply once it is done), then send its first request's headers
   within `header_timeout` (slowloris); later, aiohttp's keep-alive timeout (`idle_timeout`)
   closes a connection that sends no complete request.
 - A bind failure (port in use) is logged (`gateway_tcp_listen_failed`) and retried with
@@ -88,8 +89,12 @@ class TcpListener:
     async def _bind(self, retry_in: float) -> bool:
         loop = asyncio.get_running_loop()
         try:
+            # TLS by asyncio itself (our protocol wrapped by its SSLProtocol): a start_tls on
+            # the accepted transport stalled event streams over TLS.
+            tls = {} if self.ssl_context is None else {"ssl": self.ssl_context,
+                                                      "ssl_handshake_timeout": self.header_timeout}
             self.server = await loop.create_server(lambda: _Guarded(self), self.addr, self.port,
-                                                   backlog=128, reuse_address=True)
+                                                   backlog=128, reuse_address=True, **tls)
         except OSError as exc:
             self.bind_failures += 1
             error = exc.strerror or str(exc)
@@ -179,24 +184,7 @@ class _Guarded(asyncio.Protocol):
         self.peer = peer
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(self.listener.header_timeout, self._header_timeout)
-        if self.listener.ssl_context is not None:
-            loop.create_task(self._start_tls(transport))
-        else:
-            self._attach(transport)
-
-    async def _start_tls(self, transport: Any) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(transport, self, self.listener.ssl_context, server_side=True,
-                                       ssl_handshake_timeout=self.listener.header_timeout)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError):
-            tls = None
-        if tls is None or self.closed:
-            transport.abort()
-            self._release()
-            return
-        self.transport = tls
-        self._attach(tls)
+        self._attach(transport)
 
     def _attach(self, transport: Any) -> None:
         self.inner = self.listener.factory()
