@@ -95,17 +95,21 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
         os.umask(old_umask)
     addr, port = "", 0
     listener = None
+
+    def publish_listener(state: str, port: int) -> None:
+        now = rfc3339_ns()
+        gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
+            "id": "listener", "state": state, "addr": addr, "port": port,
+            "configured_at": now, "created_at": now, "updated_at": now,
+        }), {"node": config.nodename})
+
     if config.gateway.tcp_listen:
         host, _, port_text = config.gateway.tcp_listen.rpartition(":")
         addr, port = host.strip("[]") or "0.0.0.0", int(port_text)
         gw = config.gateway
 
         def listener_state(lsn: TcpListener) -> None:
-            now = rfc3339_ns()
-            gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
-                "id": "listener", "state": "running" if lsn.state == "running" else "failed",
-                "addr": addr, "port": lsn.port, "configured_at": now, "created_at": now, "updated_at": now,
-            }), {"node": config.nodename})
+            publish_listener("running" if lsn.state == "running" else "failed", lsn.port)
             readiness.health(lsn.error)
 
         assert runner.server is not None
@@ -123,11 +127,7 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
     if listener is not None:
         listener_state(listener)
     else:
-        now = rfc3339_ns()
-        gateway.publish(DaemonListenerUpdated(node=config.nodename, listener={
-            "id": "listener", "state": "running", "addr": "", "port": 0,
-            "configured_at": now, "created_at": now, "updated_at": now,
-        }), {"node": config.nodename})
+        publish_listener("running", 0)
     await stop.wait()
     for stream in list(feed.streams):
         stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting")

@@ -160,8 +160,8 @@ class TcpListener:
 
 
 class _Guarded(asyncio.Protocol):
-    """One accepted TCP connection: admission, header timeout, TLS, then the aiohttp handler
-    (every protocol call forwarded to it)."""
+    """One accepted TCP connection (after its TLS handshake, done by asyncio): admission,
+    header timeout, then the aiohttp handler (every protocol call forwarded to it)."""
 
     def __init__(self, listener: TcpListener) -> None:
         self.listener = listener
@@ -170,7 +170,6 @@ class _Guarded(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.tail = b""
         self.transport: Any = None
-        self.closed = False
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -219,7 +218,6 @@ class _Guarded(asyncio.Protocol):
             self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
         self._release()
         if self.inner is not None:
             inner, self.inner = self.inner, None
