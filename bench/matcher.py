@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from omd.model import events as ev  # noqa: E402
-from omd import wire  # noqa: E402
+from omd.model import wire  # noqa: E402
 from omd.filters import implementations, parse  # noqa: E402
 
 CASES = {

@@ -30,7 +30,7 @@ import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from omd import wire  # noqa: E402
+from omd.model import wire  # noqa: E402
 from omd.model.events import NodeStatsUpdated  # noqa: E402
 from omd.sockets import Publisher  # noqa: E402
 
