@@ -2,14 +2,15 @@
 
 The supervisor passes the write end of a pipe in `$OMD_READY_FD`; `omd.daemon.runner` takes it
 (`take_fd`) before the subsystem starts, and the subsystem calls `ready()` once it serves
-(sockets bound, initial state published), which writes one byte and closes the pipe. Until
+(sockets bound, initial state published), which writes a `ready` line. Until
 then the supervisor reports the subsystem as `starting`, and the daemon as `starting` until
 every subsystem is ready (docs/architecture.md). Outside a supervised child both are no-ops.
 
 After `ready()` the pipe stays open: `health(reason)` reports the subsystem degraded (it runs
 but part of it does not, e.g. the gateway's TCP listener cannot bind) or healthy again
-(`reason` ""), one line each (`ready`, `degraded <reason>`, `healthy`); the supervisor shows
-the reason in status.json and `omd status`.
+(`reason` ""), one line each (`ready`, `degraded <reason>`, `healthy`); a report made before
+`ready()` goes out in the same write as the ready line. The supervisor shows the reason in
+status.json and `omd status`.
 """
 
 from __future__ import annotations
@@ -35,20 +36,31 @@ def take_fd() -> None:
 
 
 _ready = False
+_health = ""  # a degraded reason reported before ready(): sent with the ready line
 
 
 def ready() -> None:
-    """Tell the supervisor this subsystem is ready (the first call only)."""
+    """Tell the supervisor this subsystem is ready (the first call only), and degraded in the
+    same write when `health` said so before: the supervisor reads both at once, so it never
+    counts the subsystem healthy in between (and a daemon `started` that is not)."""
     global _ready
     if not _ready:
         _ready = True
-        _write("ready")
+        _write("ready\n" + _health_line(_health) if _health else "ready")
 
 
 def health(reason: str) -> None:
-    """After `ready()`: report this subsystem degraded because of `reason`, or healthy ("")."""
+    """Report this subsystem degraded because of `reason`, or healthy (""); before `ready()`,
+    the report goes with the ready line."""
+    global _health
     if _ready:
-        _write(f"degraded {' '.join(reason.split())}" if reason else "healthy")
+        _write(_health_line(reason))
+    else:
+        _health = reason
+
+
+def _health_line(reason: str) -> str:
+    return f"degraded {' '.join(reason.split())[:3900]}" if reason else "healthy"
 
 
 def _write(line: str) -> None:

@@ -123,10 +123,10 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
     log.info("gateway_started", socket=str(sock_path), tcp=config.gateway.tcp_listen or None,
              tls=bool(config.gateway.tls_cert), tcp_state=listener.state if listener else None,
              descriptors=nofile)
-    readiness.ready()
     if listener is not None:
-        listener_state(listener)
-    else:
+        listener_state(listener)  # before ready(): a failed listener is reported with it
+    readiness.ready()
+    if listener is None:
         publish_listener("running", 0)
     await stop.wait()
     for stream in list(feed.streams):
