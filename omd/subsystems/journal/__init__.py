@@ -108,6 +108,20 @@ def read_idbase(path: Path) -> int | None | str:
     return int(text)
 
 
+_ROW_ID = re.compile(rb"\[\s*(\d{1,20})\s*,")
+
+
+def highest_row_id(text: bytes) -> int:
+    """The highest id that starts a row ([id, ...]) in the text of a state file, however
+    damaged the rest is (0: none): the witness of ids issued before."""
+    top = 0
+    for match in _ROW_ID.finditer(text):
+        value = int(match.group(1))
+        if value <= U64_MAX:
+            top = max(top, value)
+    return top
+
+
 class IdAllocator:
     """Strictly increasing ids that survive restarts: blocks are reserved on disk before use.
 
@@ -227,8 +241,9 @@ class Journal:
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
         self.seqs: dict[tuple[str, str], int] = {}
+        self._witness = 0  # the highest id in the state files, also of rows _load_state skips
         self.state = self._load_state()
-        witness = max(max((e.id for e in self.state.entries()), default=0), self.state_witness(self.dir))
+        witness = max(max((e.id for e in self.state.entries()), default=0), self._witness)
         self.ids = IdAllocator(self.dir / "idbase", copy=paths.lib / "journal.idbase", witness=witness)
         self.log_lines = 0
         self.compact()
@@ -243,19 +258,17 @@ class Journal:
         top = 0
         for name in ("state.json", "state.log"):
             try:
-                text = (directory / name).read_bytes()
+                top = max(top, highest_row_id((directory / name).read_bytes()))
             except OSError:
                 continue
-            for match in re.finditer(rb"\[\s*(\d{1,20})\s*,", text):
-                value = int(match.group(1))
-                if value <= U64_MAX:
-                    top = max(top, value)
         return top
 
     def _load_state(self) -> CompactedLog:
         rows: list[Any] = []
         try:
-            loaded = json.loads(self.state_file.read_text())
+            text = self.state_file.read_bytes()
+            self._witness = highest_row_id(text)
+            loaded = json.loads(text)
             if not isinstance(loaded, list):
                 raise ValueError("not a list of rows")
             rows = [row for row in loaded if validate.check_row(row) is None]
@@ -267,7 +280,9 @@ class Journal:
             log.error("journal_state_unreadable", file=str(self.state_file), error=str(exc))
         try:
             with open(self.log_file, "rb") as f:
-                lines = f.read().split(b"\n")
+                text = f.read()
+            self._witness = max(self._witness, highest_row_id(text))
+            lines = text.split(b"\n")
         except FileNotFoundError:
             lines = []
         except OSError as exc:
