@@ -119,7 +119,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_children_run_the_installed_omd_not_the_current_directory(tmp_path: Path) -> None:
     """A daemon started from a directory holding another `omd` package (a checkout, say)
     runs the installed omd in its subsystems too."""
-    from tests.helpers import short_root, wait_for
+    from tests.helpers import cleanup_root, short_root, wait_for
 
     script = Path(sys.executable).parent / "omd"
     if not os.access(script, os.X_OK):
@@ -145,3 +145,4 @@ def test_children_run_the_installed_omd_not_the_current_directory(tmp_path: Path
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        cleanup_root(root)
