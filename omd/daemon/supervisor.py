@@ -50,6 +50,7 @@ from omd.daemon.sdnotify import Notifier
 from omd.daemon.readiness import READY_FD_ENV
 from omd.daemon.registry import EXIT_REFUSED, STATE_KINDS, Instance, instances
 from omd.daemon.runtime import journal_barrier
+from omd.daemon.zygote import ForkedProcess, Zygote, ZygoteError, set_child_subreaper
 from omd.sockets import Publisher, Subscriber
 from omd.model.wire import rfc3339_ns, topic_prefix
 
@@ -103,7 +104,7 @@ class Child:
     name: str
     instance: Instance
     signature: bytes = b""
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | ForkedProcess | None = None
     state: str = "stopped"
     restarts: int = 0
     backoff: float = 0.0
@@ -209,6 +210,8 @@ class Supervisor:
         self._last_sd_ping = 0.0
         self._journal_topics: set[bytes] = set()
         self._journal_wait_until = 0.0
+        self.zygote: Zygote | None = None
+        self._zygote_started = -1e9
 
     # ---------------------------------------------------------------- life cycle
 
@@ -221,6 +224,7 @@ class Supervisor:
             configmod.ensure_secret(self.paths)
             self._install_signals()
             self.ctx = zmq.Context()
+            self._start_zygote()  # imports while the bus starts as a fresh interpreter
             if not self._start_bus():
                 self.notifier.notify("STATUS=bus failed to start")
                 return 1
@@ -335,23 +339,75 @@ class Supervisor:
         os.lseek(fd, 0, os.SEEK_SET)
         return fd
 
-    def _spawn(self, child: Child) -> None:
+    def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
+        return env
+
+    def _start_zygote(self) -> None:
+        """Start the zygote (omd.daemon.zygote) when configured and possible; else children are
+        fresh interpreters. Tried again at most once a minute after it died."""
+        if not self.config.daemon.zygote or time.monotonic() - self._zygote_started < 60:
+            return
+        self._zygote_started = time.monotonic()
+        if not set_child_subreaper():
+            log.warning("zygote_unavailable", reason="PR_SET_CHILD_SUBREAPER refused")
+            return
+        self.zygote = Zygote(str(self.paths.root), self._child_env())
+        try:
+            self.zygote.start()
+        except OSError as exc:
+            log.warning("zygote_unavailable", reason=str(exc))
+            self.zygote = None
+            return
+        log.info("zygote_started", zygote_pid=self.zygote.pid)
+
+    def _zygote_for(self, child: Child) -> Zygote | None:
+        """The ready zygote to fork `child` from, or None (then it is a fresh interpreter).
+
+        The bus does not wait for it: the zygote imports while the bus starts.
+        """
+        z = self.zygote
+        if z is not None and not z.alive():
+            log.warning("zygote_died", exit_code=z.proc.poll() if z.proc else None)
+            z.close()
+            self.zygote = z = None
+            self._start_zygote()
+            z = self.zygote
+        if z is None:
+            return None
+        if z.ready or (child.name != "bus" and z.wait_ready(30)):
+            return z
+        if not z.alive():
+            log.warning("zygote_failed", exit_code=z.proc.poll() if z.proc else None)
+            self.zygote = None
+        return None
+
+    def _spawn(self, child: Child) -> None:
         self._close_ready(child)
         child.held = False
         ready_r, ready_w = os.pipe()
         config_fd = self._config_fd()
-        env[READY_FD_ENV] = str(ready_w)
-        # -P: no current directory on sys.path, so a daemon started from a checkout runs the
-        # installed omd in its children too, not the checkout's (which may lack the C matcher).
-        cmd = [sys.executable, "-P", "-m", "omd.daemon.runner", child.name, "--root", str(self.paths.root),
-               "--parent", str(os.getpid()), "--config-fd", str(config_fd)]
         try:
-            # Its own process group: a terminal's SIGINT (Ctrl-C) or `timeout`'s signal to our
-            # group reaches the supervisor only, which then stops the children in order.
-            child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
-                                          pass_fds=(ready_w, config_fd), process_group=0)
+            zygote = self._zygote_for(child)
+            child.proc = None
+            if zygote is not None:
+                try:
+                    child.proc = zygote.spawn(child.name, (ready_w, config_fd))
+                except ZygoteError as exc:
+                    log.warning("zygote_spawn_failed", name=child.name, error=str(exc))
+            if child.proc is None:
+                env = self._child_env()
+                env[READY_FD_ENV] = str(ready_w)
+                # -P: no current directory on sys.path, so a daemon started from a checkout runs
+                # the installed omd in its children too, not the checkout's (which may lack the
+                # C matcher).
+                cmd = [sys.executable, "-P", "-m", "omd.daemon.runner", child.name, "--root",
+                       str(self.paths.root), "--parent", str(os.getpid()), "--config-fd", str(config_fd)]
+                # Its own process group: a terminal's SIGINT (Ctrl-C) or `timeout`'s signal to
+                # our group reaches the supervisor only, which then stops the children in order.
+                child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                              pass_fds=(ready_w, config_fd), process_group=0)
         except BaseException:
             os.close(ready_r)
             raise
@@ -366,7 +422,8 @@ class Supervisor:
         child.degraded, child.ready_buf = "", b""
         child.started_mono = time.monotonic()
         child.started_at = rfc3339_ns()
-        log.info("subsystem_started", name=child.name, child_pid=child.proc.pid, restarts=child.restarts)
+        log.info("subsystem_started", name=child.name, child_pid=child.proc.pid, restarts=child.restarts,
+                 forked=isinstance(child.proc, ForkedProcess))
 
     def _read_ready(self, fd: int) -> None:
         """A readiness pipe is readable: the child reported ready, or exited without it."""
@@ -478,7 +535,31 @@ class Supervisor:
         detail = f"not ready: {', '.join(waiting)}" if waiting else "all subsystems ready"
         self.notifier.notify("READY=1", f"STATUS=node {self.nodename}, {detail}")
 
+    def _reap_orphans(self) -> None:
+        """Wait for descendants re-parented to us (we are a subreaper for the zygote's children):
+        a job of a killed scheduler, say. Our own children are left to their `poll()`."""
+        known = {c.proc.pid: c.proc for c in self.children.values() if c.proc is not None}
+        if self.zygote is not None and self.zygote.proc is not None:
+            known[self.zygote.proc.pid] = self.zygote.proc
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid == 0:
+                return
+            proc = known.pop(info.si_pid, None)
+            if proc is not None:
+                proc.poll()  # collects it; its child's _reap sees the exit code
+                continue
+            try:
+                os.waitpid(info.si_pid, 0)
+            except ChildProcessError:
+                pass
+            log.info("orphan_reaped", pid=info.si_pid, exit_status=info.si_status)
+
     def _reap(self) -> None:
+        self._reap_orphans()
         for child in self.children.values():
             if child.proc is None or child.state not in ("starting", "running"):
                 continue
@@ -716,6 +797,8 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.notifier.notify("STOPPING=1")
+        if self.zygote is not None:  # no more forks; the subsystems are ours, not its
+            self.zygote.close()
         if self.pub is not None:
             self._publish_status("stopping")
         for child in reversed(list(self.children.values())):
