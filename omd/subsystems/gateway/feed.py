@@ -8,6 +8,11 @@ fetches the missing range with a `since` request; when the journal cannot provid
 (journal restart) every stream is told of the gap and ends, so its client resumes and gets
 an explicit gap and a replay.
 
+The journal's notices (records of kind SubscriptionError with labels source=journal: bus
+loss, a disk that fails or works again) are handed to every stream, whatever its filters,
+as gap events in id order; `not_durable` tells the API to answer writes with 503
+(`Feed.durable`).
+
 Each record carries the publisher id and seq of its event, so the API can wait until the
 journal holds what it published (`Feed.journaled`) and answer with the event's id.
 
@@ -100,17 +105,23 @@ class Feed:
         """Start the (supervised) reader tasks."""
         self.journal.start()
         self.journal.spawn(self._read_live(), "read_live")
-        self._health_task = asyncio.get_running_loop().create_task(self._initial_health())
+        self._refresh_health()
 
-    async def _initial_health(self) -> None:
-        """Whether the journal is durable, for a gateway started while it was not (later
-        changes come as notices)."""
+    def _refresh_health(self) -> None:
+        self._health_task = asyncio.get_running_loop().create_task(self._read_health())
+
+    async def _read_health(self) -> None:
+        """Whether the journal is durable, for a gateway started while it was not, or a
+        journal that restarted (changes within one incarnation come as notices)."""
         try:
             stats = await self.journal.stats()
         except OmdError:
             return
-        if stats.get("durable") is False and self.not_durable is None:
-            self.not_durable = (int(stats.get("last_id") or 0), str(stats.get("disk_error") or "not durable"))
+        if stats.get("durable") is False:
+            if self.not_durable is None:
+                self.not_durable = (int(stats.get("last_id") or 0), str(stats.get("disk_error") or "not durable"))
+        elif stats.get("durable") is True:
+            self.not_durable = None
 
     def durable(self, eid: int) -> bool:
         """Whether the journal wrote event `eid` (or its state change) to disk, as far as
@@ -175,6 +186,7 @@ class Feed:
         try:
             reply = await journal.since(after)
             if not isinstance(reply, Events):
+                self._refresh_health()  # another journal incarnation, maybe another disk state
                 first = reply.first
                 self.stats["gaps"] += 1
                 log.warning("gateway_feed_gap", after=after, journal_first=first, seen=seen)

@@ -14,6 +14,13 @@ IdAllocator). It keeps:
   crash, a line that does not parse or a row that does not decode is skipped and reported;
   the other rows are kept.
 
+Loss it sees and disk failures are told, not only logged: a bus seq gap (a bus restart, a
+flood the bus dropped) and a state write the disk refuses (ENOSPC, EROFS, EACCES) become
+numbered *notices* in the ring (`Journal.notice`: a SubscriptionError with labels
+source=journal), which the gateway turns into gap events. On a failing disk the journal
+serves from memory, reports `degraded` (omd.daemon.readiness), refuses ids it cannot reserve,
+and retries with backoff until a compaction writes everything (`Journal.recover`).
+
 It lives in its own process so that the HTTP gateway can die and restart without losing a
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
 gap, reported to resuming clients.
