@@ -194,3 +194,25 @@ def test_unwritable_directory(run_paths: Paths, health: list[str]) -> None:
         journal.dir.chmod(0o700)
     assert journal.recover(now=float("inf"))
     journal.close()
+
+
+def test_istat_publishes_and_retries_when_its_disk_is_full(tmp_path: Path, health: list[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """istat on a full disk: a post is still published, the save is reported degraded, not
+    raised, no temporary stays, and the retry writes the status once space returns."""
+    from omd.subsystems.istat import Istat
+    from tests.unit.test_istat import FakePub, post
+
+    paths = Paths.resolve(tmp_path)
+    pub = FakePub()
+    istat = Istat(paths, "n1", pub)
+    monkeypatch.setattr(statefile.os, "fsync", _enospc)
+    istat.on_post(post("svc1", avail="up"))
+    assert pub.events and pub.events[-1][0] == "InstanceStatusUpdated"
+    assert istat.saver.dirty and health[-1].startswith("istat/status.json not durable: ENOSPC")
+    assert not list((paths.lib / "istat").glob("*.tmp"))
+    monkeypatch.setattr(statefile.os, "fsync", REAL_FSYNC)
+    istat.saver._next_try = 0.0
+    istat.saver.retry()
+    assert not istat.saver.dirty and health[-1] == ""
+    assert Istat(paths, "n1", FakePub()).statuses["svc1"]["status"]["avail"] == "up"
