@@ -64,8 +64,28 @@ def test_bus_kill_gives_resuming_and_live_clients_a_gap(daemon, zctx):
             pub.publish(ObjectStatusUpdated(path=f"s{n % 5}", node="n1", labels=labels), ready_timeout=0)
             time.sleep(0.005)
 
+    acked: list[int] = []
+    statuses: list[int] = []
+
+    def poster() -> None:  # POSTs through the API meanwhile: each 200 must be delivered
+        with api_client(daemon) as api:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                body = {"kind": "NodeStatusUpdated", "labels": {"node": "p1"},
+                        "data": {"node": "p1", "node_status": {"agent": str(n)}}}
+                r = api.post("/api/node/event", json=body)
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    acked.append(r.json()["id"])
+                else:
+                    assert r.status_code == 503 and r.headers["Retry-After"]
+                time.sleep(0.01)
+
     thread = threading.Thread(target=source, daemon=True)
     thread.start()
+    posting = threading.Thread(target=poster, daemon=True)
+    posting.start()
     live = None
     try:
         before = _last_id(daemon)
@@ -88,12 +108,27 @@ def test_bus_kill_gives_resuming_and_live_clients_a_gap(daemon, zctx):
         after.read_headers()
         assert all(ev.id > gap["_id"] and ev.kind != "SubscriptionError" for ev in after.events(3, 15))
         after.close()
+        # Every POST answered 200 around the kill is delivered to a client resuming from before it.
+        wait_for(lambda: len(acked) > 5 and acked[-1] > gap["_id"], timeout=20, what="POSTs after the restart")
+        top = acked[-1]
+        everything = RawStream(str(daemon.paths.api_socket), EVENTS + "?filter=NodeStatusUpdated",
+                               headers={"Last-Event-ID": str(before)})
+        everything.read_headers()
+        delivered = set()
+        for ev in everything.iter_events(timeout=15):
+            delivered.add(ev.id)
+            if ev.id >= top:
+                break
+        everything.close()
+        assert set(a for a in acked if a <= top) <= delivered, set(acked) - delivered
     finally:
         stop.set()
         thread.join(5)
+        posting.join(15)
         if live is not None:
             live.close()
         pub.close()
+    assert statuses and set(statuses) <= {200, 503}, statuses
     with api_client(daemon) as api:
         metrics = api.get("/metrics").text
     assert 'omd_gateway_journal_gaps_total{cause="bus_gap"}' in metrics
