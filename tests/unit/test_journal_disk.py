@@ -216,3 +216,34 @@ def test_istat_publishes_and_retries_when_its_disk_is_full(tmp_path: Path, healt
     istat.saver.retry()
     assert not istat.saver.dirty and health[-1] == ""
     assert Istat(paths, "n1", FakePub()).statuses["svc1"]["status"]["avail"] == "up"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
+def test_read_only_filesystem_degrades_then_recovers(run_paths: Paths, health: list[str]) -> None:
+    """The journal's directory on a filesystem remounted read-only (EROFS, a real one): events
+    are still served, the journal is degraded, and it recovers once the mount is writable."""
+    import subprocess
+
+    directory = run_paths.lib / "journal"
+    directory.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)], check=True)
+    journal = None
+    try:
+        journal = Journal(run_paths, ring_size=100)
+        assert _post(journal, "a", 1)
+        journal._log.close()  # a file open for writing keeps the mount from going read-only
+        journal._log = None
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        journal._compact_open()  # what the next compaction does
+        assert "EROFS" in (journal.disk_error or ""), journal.disk_error
+        assert _post(journal, "b", 2)  # within the reserved block: still numbered, served
+        assert isinstance(journal.since(0), tuple) and not journal.recover(now=float("inf"))
+        subprocess.run(["mount", "-o", "remount,rw", str(directory)], check=True)
+        assert journal.recover(now=float("inf")) and health[-1] == ""
+        rows = json.loads((directory / "state.json").read_text())
+        assert len(rows) == 2 and not list(directory.glob("*.tmp"))
+    finally:
+        if journal is not None:
+            subprocess.run(["mount", "-o", "remount,rw", str(directory)], check=False)
+            journal.close()
+        subprocess.run(["umount", "-l", str(directory)], check=False)
