@@ -91,6 +91,8 @@ def test_full_disk_at_start_refuses_ids_and_leaves_no_temporary(run_paths: Paths
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A journal started on a full disk does not die: it holds no id reservation so refuses
     events (`not_durable`), removes every temporary, and recovers when space returns."""
+    (run_paths.lib / "journal").mkdir(parents=True)
+    (run_paths.lib / "journal" / "state.tmp").write_bytes(b"x" * 1000)  # a crashed start's
     monkeypatch.setattr(statefile.os, "fsync", _enospc)
     journal = Journal(run_paths, ring_size=100)
     assert journal.disk_error is not None and health

@@ -261,6 +261,11 @@ class Journal:
         self._refused_logged: dict[str, float] = {}
         self.dir = paths.lib / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.dir.glob("*.tmp"):  # left by a crash in a write (or by older versions)
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)  # (id, packed record)
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
