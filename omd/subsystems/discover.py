@@ -27,7 +27,6 @@ the restart (at least once, never lost).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -45,6 +44,7 @@ from omd.model.events import (ZERO_TIME, ConfigFileRemoved, ConfigFileUpdated, E
                      ObjectDeleted)
 from omd.objects import ObjectConfigError, ObjectPath, checksum, instance_config, iter_config_files, parse_config
 from omd.paths import Paths
+from omd.statefile import StateFile
 from omd.model.wire import rfc3339_ns
 
 log = structlog.get_logger()
@@ -69,6 +69,7 @@ class Discover:
         self.objects: dict[str, dict[str, Any]] = {}
         self.node_frozen = ZERO_TIME
         self.instance_frozen: dict[str, str] = {}
+        self.saver = StateFile(self.state_file, self._encode, "discover/state.json")
         self._load()
 
     def _load(self) -> None:
@@ -82,15 +83,13 @@ class Discover:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("discover_state_unreadable", file=str(self.state_file), error=str(exc))
 
+    def _encode(self) -> bytes:
+        return json.dumps({"objects": self.objects, "node_frozen": self.node_frozen,
+                           "instance_frozen": self.instance_frozen}).encode()
+
     def _save(self) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        doc = {"objects": self.objects, "node_frozen": self.node_frozen, "instance_frozen": self.instance_frozen}
-        with open(tmp, "w") as f:
-            json.dump(doc, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
+        # A failed write is reported degraded and retried by poll() (omd.statefile).
+        self.saver.save()
 
     # -------------------------------------------------------------------------- scan
 
@@ -302,6 +301,7 @@ class DiscoverSubsystem(Subsystem):
         self.disc.scan(initial=True)
 
     def poll(self) -> float:
+        self.disc.saver.retry()
         now = time.monotonic()
         if self.dirty.is_set():
             self.first_dirty = self.first_dirty or now

@@ -11,7 +11,8 @@ InstanceStatusUpdated {path, node, instance_status} with labels node, namespace,
 
 Posts for another node, with an invalid path or invalid status values are refused with a
 warning log record. The last status per path is kept in `var/lib/omd/istat/status.json`
-(written atomically on every change): a restarted istat (kill -9) starts from it, publishes
+(written atomically on every change; a write the disk refuses is reported degraded and
+retried, omd.statefile): a restarted istat (kill -9) starts from it, publishes
 the frozen_at changes and the deletions of objects whose config file went away meanwhile,
 and nothing else, unless the journal does not hold this node's statuses yet (a new journal
 incarnation): then it publishes every status again (`publish_all`, see omd.daemon.runtime).
@@ -20,13 +21,13 @@ incarnation): then it publishes every status again (`publish_all`, see omd.daemo
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import msgspec
 import structlog
 
 from omd import frozen
+from omd.statefile import StateFile
 from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import ValidationError
 from omd.model.events import ZERO_TIME, InstanceStatus, InstanceStatusDeleted, InstanceStatusPost, InstanceStatusUpdated
@@ -66,6 +67,7 @@ class Istat:
         self.file = paths.lib / "istat" / "status.json"
         # path -> {"status": instance status JSON, "had_config": bool}
         self.statuses: dict[str, dict[str, Any]] = {}
+        self.saver = StateFile(self.file, lambda: json.dumps(self.statuses).encode(), "istat/status.json")
         self._load()
 
     def _load(self) -> None:
@@ -77,13 +79,9 @@ class Istat:
             log.warning("istat_state_unreadable", file=str(self.file), error=str(exc))
 
     def _save(self) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.statuses, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.file)
+        # A failed write (full or read-only disk) is reported degraded and retried by poll():
+        # the statuses in memory are still published.
+        self.saver.save()
 
     def _publish(self, path: ObjectPath, status: InstanceStatus) -> None:
         self.pub.publish(InstanceStatusUpdated(path=str(path), node=self.node, instance_status=status),
@@ -186,6 +184,10 @@ class IstatSubsystem(Subsystem):
 
     def republish(self) -> None:
         self.istat.publish_all()
+
+    def poll(self) -> float:
+        self.istat.saver.retry()
+        return super().poll()
 
     def on_message(self, msg: Message) -> None:
         try:

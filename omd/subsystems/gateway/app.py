@@ -60,6 +60,16 @@ class Problem(web.HTTPException):
         super().__init__(text=json.dumps(body), content_type="application/problem+json")
 
 
+RETRY_AFTER = 5  # seconds, in the Retry-After of the 503 answers to writes
+
+
+def unavailable(detail: str, **extra: Any) -> Problem:
+    """A 503 problem with Retry-After: the write can be tried again later."""
+    problem = Problem(503, "Service Unavailable", detail, **extra)
+    problem.headers["Retry-After"] = str(RETRY_AFTER)
+    return problem
+
+
 def bad_request(detail: str, **extra: Any) -> Problem:
     """A 400 problem."""
     return Problem(400, "Bad Request", detail, **extra)
@@ -88,19 +98,27 @@ class Gateway:
 
         A 200 answer to a POST means the event is journaled (in the ring and, for a state
         kind, the state log), so a gateway crash right after it loses nothing. Raises 503
-        problems when the bus is not ready or the journal does not confirm in time.
+        problems (with Retry-After) when the bus is not ready, the journal does not confirm in
+        time, or the journal cannot write to disk (its notice said so: Feed.durable).
         """
+        if self.feed.not_durable is not None:
+            raise unavailable(f"the journal cannot write to disk ({self.feed.not_durable[1]}): "
+                              "the event was not published")
         if not self.publish(event, labels):
-            raise Problem(503, "Service Unavailable", "the event bus is not ready: the event was not published")
+            raise unavailable("the event bus is not ready: the event was not published")
         # The seq that publish just gave the event (Publisher counts per kind); read right
         # after it, with no await in between, then the feed watches for that (pub, kind, seq).
         seq = self.publisher.last_seq(event.kind)
         try:
-            return await self.feed.journaled(event.kind, seq, self.ack_timeout)
+            eid = await self.feed.journaled(event.kind, seq, self.ack_timeout)
         except asyncio.TimeoutError:
-            raise Problem(503, "Service Unavailable",
-                          f"the event was published but its journaling was not confirmed within "
-                          f"{self.ack_timeout:g}s: it may be lost (a retry may duplicate it)") from None
+            raise unavailable(f"the event was published but its journaling was not confirmed within "
+                              f"{self.ack_timeout:g}s: it may be lost (a retry may duplicate it)") from None
+        if not self.feed.durable(eid):
+            raise unavailable(f"the event was journaled as id {eid} and is served, but the journal cannot "
+                              f"write to disk ({self.feed.not_durable[1] if self.feed.not_durable else ''}): "
+                              "a restart would lose it", id=eid)
+        return eid
 
     # ------------------------------------------------------------------ middleware
 

@@ -8,6 +8,11 @@ fetches the missing range with a `since` request; when the journal cannot provid
 (journal restart) every stream is told of the gap and ends, so its client resumes and gets
 an explicit gap and a replay.
 
+The journal's notices (records of kind SubscriptionError with labels source=journal: bus
+loss, a disk that fails or works again) are handed to every stream, whatever its filters,
+as gap events in id order; `not_durable` tells the API to answer writes with 503
+(`Feed.durable`).
+
 Each record carries the publisher id and seq of its event, so the API can wait until the
 journal holds what it published (`Feed.journaled`) and answer with the event's id.
 
@@ -21,8 +26,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+import msgspec
 import structlog
 import zmq.asyncio
 
@@ -52,10 +58,23 @@ class FeedEvent(Record):
 
     namespace: str | None = None
     path: str | None = None
+    notice: dict[str, Any] | None = None  # a journal notice's data (see `is_notice`)
 
     def __post_init__(self) -> None:
         self.namespace = label(self.topic, b"namespace")
         self.path = label(self.topic, b"path")
+        if self.kind == "SubscriptionError" and not self.pub and label(self.topic, b"source") == "journal":
+            # The journal's loss or durability notice (it refuses bus events that carry this label).
+            try:
+                value = msgspec.json.decode(self.data)
+            except msgspec.DecodeError:
+                value = None
+            self.notice = value if isinstance(value, dict) else {"cause": "bus_gap", "error": "events were lost"}
+
+    @property
+    def is_gap(self) -> bool:
+        """A journal notice that clients must see as a gap (not the `durable` one)."""
+        return self.notice is not None and self.notice.get("cause") != "durable"
 
 
 class Feed:
@@ -77,11 +96,37 @@ class Feed:
         self.events_in: Counter[str] = Counter()
         self.ack_pub = ""  # the publisher whose events `journaled` waits for
         self._acks: dict[tuple[str, int], asyncio.Future[int]] = {}
+        # The journal's durability as its notices tell it: None when durable, else
+        # (first id not durable, reason). The stats reply sets it at start.
+        self.not_durable: tuple[int, str] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the (supervised) reader tasks."""
         self.journal.start()
         self.journal.spawn(self._read_live(), "read_live")
+        self._refresh_health()
+
+    def _refresh_health(self) -> None:
+        self._health_task = asyncio.get_running_loop().create_task(self._read_health())
+
+    async def _read_health(self) -> None:
+        """Whether the journal is durable, for a gateway started while it was not, or a
+        journal that restarted (changes within one incarnation come as notices)."""
+        try:
+            stats = await self.journal.stats()
+        except OmdError:
+            return
+        if stats.get("durable") is False:
+            if self.not_durable is None:
+                self.not_durable = (int(stats.get("last_id") or 0), str(stats.get("disk_error") or "not durable"))
+        elif stats.get("durable") is True:
+            self.not_durable = None
+
+    def durable(self, eid: int) -> bool:
+        """Whether the journal wrote event `eid` (or its state change) to disk, as far as
+        the notices dispatched so far say."""
+        return self.not_durable is None or eid < self.not_durable[0]
 
     async def close(self) -> None:
         """Stop the tasks and close the sockets."""
@@ -141,6 +186,7 @@ class Feed:
         try:
             reply = await journal.since(after)
             if not isinstance(reply, Events):
+                self._refresh_health()  # another journal incarnation, maybe another disk state
                 first = reply.first
                 self.stats["gaps"] += 1
                 log.warning("gateway_feed_gap", after=after, journal_first=first, seen=seen)
@@ -159,6 +205,17 @@ class Feed:
             for stream in list(self.streams):
                 stream.lost("the journal did not answer a catch-up request")
         self.last_id = seen - 1
+
+    def _notice(self, ev: FeedEvent) -> None:
+        notice = ev.notice or {}
+        cause = notice.get("cause")
+        self.stats[f"notices.{cause}"] += 1
+        if cause == "not_durable":
+            since = notice.get("since")
+            self.not_durable = (since if isinstance(since, int) else ev.id, str(notice.get("error", "")))
+        elif cause == "durable":
+            self.not_durable = None
+        log.warning("gateway_journal_notice", id=ev.id, cause=cause, error=notice.get("error"))
 
     def add(self, stream: "Stream") -> None:
         """Start delivering live events to `stream` (its matcher joins the bank)."""
@@ -180,8 +237,12 @@ class Feed:
         built), indexed by kind, so the cost of a stream that asks for other kinds is nil.
         """
         counts = self.events_in
+        notices = False
         for ev in events:
             counts[ev.kind] += 1
+            if ev.notice is not None:
+                notices = True
+                self._notice(ev)
         if self._acks:
             acks, mine = self._acks, self.ack_pub
             for ev in events:
@@ -191,13 +252,32 @@ class Feed:
                         future.set_result(ev.id)
         if not self._by_handle:
             return
+        touched: set["Stream"] = set()
+        if not notices:
+            self._match(events, touched)
+        else:  # every stream gets the gaps, whatever its filters, in id order among the events
+            run: list[FeedEvent] = []
+            for ev in events:
+                if ev.notice is None:
+                    run.append(ev)
+                    continue
+                self._match(run, touched)
+                run = []
+                if ev.is_gap:
+                    for stream in list(self.streams):
+                        stream.push_notice(ev)
+                        touched.add(stream)
+            self._match(run, touched)
+        for stream in touched:
+            stream.pushed()
+
+    def _match(self, events: list[FeedEvent], touched: set["Stream"]) -> None:
+        if not events:
+            return
         pairs = self.bank.match_pairs([(ev.topic, ev.data) for ev in events])
         by_handle = self._by_handle
-        touched = set()
         for i in range(0, len(pairs), 2):
             stream = by_handle.get(pairs[i + 1])
             if stream is not None:
                 stream.push(events[pairs[i]])
                 touched.add(stream)
-        for stream in touched:
-            stream.pushed()

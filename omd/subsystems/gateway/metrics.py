@@ -37,6 +37,7 @@ class Metrics(Collector):
         self.resumes: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()  # (route, status)
         self.gaps = 0
+        self.journal_gaps: Counter[str] = Counter()  # gap events made of journal notices, by cause
         self.streams_total = 0
         self.listener: Any = None  # the TcpListener, when [gateway] tcp_listen is set
         self.registry = CollectorRegistry()
@@ -70,6 +71,12 @@ class Metrics(Collector):
             drops.add_metric([cause], n)
         yield drops
         yield CounterMetricFamily("omd_gateway_gaps", "Gap events sent to clients", value=self.gaps)
+        jgaps = CounterMetricFamily("omd_gateway_journal_gaps",
+                                    "Gap events sent to clients for the journal's notices, by cause (bus_gap, not_durable)",
+                                    labels=["cause"])
+        for cause in ("bus_gap", "not_durable"):
+            jgaps.add_metric([cause], self.journal_gaps[cause])
+        yield jgaps
         resumes = CounterMetricFamily("omd_gateway_resumes", "Streams started with Last-Event-ID, by result", labels=["result"])
         for result, n in sorted(self.resumes.items()):
             resumes.add_metric([result], n)
@@ -150,6 +157,13 @@ class Metrics(Collector):
         for key, doc in known.items():
             if isinstance(stats.get(key), int):
                 yield GaugeMetricFamily(f"omd_journal_{key}", doc, value=stats[key])
+        for key, name, doc in (("bus_missed", "omd_journal_bus_gaps", "Events the bus lost, seen by the journal as seq gaps"),
+                               ("disk_failures", "omd_journal_disk_failures", "Failed writes of the journal's state files or id reservation")):
+            if isinstance(stats.get(key), int):
+                yield CounterMetricFamily(name, doc, value=stats[key])
+        if isinstance(stats.get("durable"), bool):
+            yield GaugeMetricFamily("omd_journal_durable", "1 when the journal writes its state to disk, 0 while its disk fails",
+                                    value=1 if stats["durable"] else 0)
         if isinstance(stats.get("events"), int):
             yield CounterMetricFamily("omd_journal_events", "Events journaled by this incarnation", value=stats["events"])
         refused = stats.get("refused")
@@ -163,7 +177,7 @@ class Metrics(Collector):
         other = GaugeMetricFamily("omd_journal_stat", "Other numeric counters of the journal's stats reply, by name",
                                   labels=["name"])
         for key, value in sorted(stats.items()):
-            if key not in known and key != "events" and isinstance(value, int) and not isinstance(value, bool):
+            if key not in known and key not in ("events", "bus_missed", "disk_failures") and isinstance(value, int) and not isinstance(value, bool):
                 other.add_metric([key], value)
         yield other
 

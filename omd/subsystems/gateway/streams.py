@@ -100,6 +100,27 @@ class Stream:
         if depth + 1 in self._marks_at:  # crossing 50% or 90% upward, however big the batch
             self._thresholds()
 
+    def push_notice(self, ev: FeedEvent) -> None:
+        """Queue a journal gap notice (every stream gets it, whatever its filters)."""
+        if self.overflowed or self.lost_reason:
+            return
+        self.queue.append(ev)
+
+    def notice_frame(self, ev: FeedEvent) -> bytes:
+        """The gap event a journal notice becomes on this stream: a SubscriptionError with the
+        notice's id (a client resuming after it does not get it again) and labels source=journal."""
+        notice = ev.notice or {}
+        err = SubscriptionError(id=self.id, name=self.name, error=str(notice.get("error", "events were lost")))
+        obj = msgspec.to_builtins(err)
+        obj = {"labels": {"source": "journal"}, **{k: v for k, v in obj.items() if k != "labels"},
+               "cause": notice.get("cause", "")}
+        for key in ("missed", "since"):
+            if isinstance(notice.get(key), int):
+                obj[key] = notice[key]
+        self.metrics.gaps += 1
+        self.metrics.journal_gaps[str(notice.get("cause", ""))] += 1
+        return sse.frame("SubscriptionError", ev.id, ev.at, _encode(obj))
+
     def pushed(self) -> None:
         """After a batch: publish queue thresholds and wake the writer."""
         self._thresholds()
@@ -134,7 +155,8 @@ class Stream:
             reply = await self.feed.journal.since(last_event_id)
             if isinstance(reply, Events):
                 self.fence = reply.last
-                frames = [ev.frame for ev in reply.records if self.wants(ev)]
+                frames = [self.notice_frame(ev) if ev.notice is not None else ev.frame
+                          for ev in reply.records if (ev.is_gap if ev.notice is not None else self.wants(ev))]
                 return frames, "resume"
             first, last = reply.first, reply.last
             frames.append(self.gap_frame(
@@ -218,7 +240,7 @@ class Stream:
                 ev = queue.popleft()
                 if fence is not None and ev.id <= fence:
                     continue
-                batch.append(ev.frame)
+                batch.append(self.notice_frame(ev) if ev.notice is not None else ev.frame)
                 if self.limit and self.written + len(batch) >= self.limit:
                     break
             if self._mark and len(queue) * 100 // self.queue_size < 10:

@@ -14,6 +14,13 @@ IdAllocator). It keeps:
   crash, a line that does not parse or a row that does not decode is skipped and reported;
   the other rows are kept.
 
+Loss it sees and disk failures are told, not only logged: a bus seq gap (a bus restart, a
+flood the bus dropped) and a state write the disk refuses (ENOSPC, EROFS, EACCES) become
+numbered *notices* in the ring (`Journal.notice`: a SubscriptionError with labels
+source=journal), which the gateway turns into gap events. On a failing disk the journal
+serves from memory, reports `degraded` (omd.daemon.readiness), refuses ids it cannot reserve,
+and retries with backoff until a compaction writes everything (`Journal.recover`).
+
 It lives in its own process so that the HTTP gateway can die and restart without losing a
 single event: streams resume from the journal's ring. Its own death (like the bus's) is a
 gap, reported to resuming clients.
@@ -44,7 +51,9 @@ from omd.errors import OmdError
 from omd.model.events import KINDS
 from omd.model.state import CompactedLog
 from omd.paths import Paths
+from omd.model.wire import encode_topic, rfc3339_ns
 from omd.sockets import Subscriber
+from omd.statefile import describe, write_atomic
 from omd.subsystems.journal import validate
 from omd.subsystems.journal.protocol import (OUT_SOCKET, REQ_SOCKET, Gap, answer, journal_out, journal_req,
                                              journal_topic, pack_record)
@@ -80,6 +89,10 @@ def _meta(raw: bytes) -> _Meta:
 
 
 REFUSED_LOG_INTERVAL = 10.0  # seconds between two log lines of one refusal cause
+GAP_NOTICE_INTERVAL = 1.0  # seconds: bus seq gaps seen within it make one notice
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between retries of a failed disk write
+NOTICE_LABELS = {"source": "journal"}
+NOTICE_TOPIC = encode_topic("SubscriptionError", NOTICE_LABELS)
 
 
 U64_MAX = (1 << 64) - 1
@@ -155,31 +168,42 @@ class IdAllocator:
             log.error("journal_idbase_behind_state", idbase=max(good), state_last_id=witness, next=reserved)
         self.next = reserved
         self.limit = self.next
-        if self.next <= U64_MAX:
-            self._reserve()
-        else:
-            self._write(self.next)
+        self.write_error: OSError | None = None  # the last failed write of the reservation
+        try:
+            if self.next <= U64_MAX:
+                self._reserve()
+            else:
+                self._write(self.next)
+        except OSError as exc:  # a full or read-only disk: no id until a reservation is written
+            self.write_error = exc
         self.first = self.next
 
     def _write(self, value: int) -> None:
+        """Write `value` to both files; OSError when one cannot be written (its temporary
+        removed). A value written to one file only is safe: it is above every id issued."""
         for target in (self.path,) if self.copy is None else (self.path, self.copy):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            with open(tmp, "w") as f:
-                f.write(f"{value}\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
+            exc = write_atomic(target, f"{value}\n".encode())
+            if exc is not None:
+                raise exc
 
     def _reserve(self) -> None:
-        self.limit = min(self.next + self.block, U64_MAX + 1)
-        self._write(self.limit)
+        """Reserve the next block; the limit moves only once the reservation is on disk."""
+        limit = min(self.next + self.block, U64_MAX + 1)
+        self._write(limit)
+        self.limit = limit
+        self.write_error = None
 
     def ensure(self) -> None:
-        """Write the reservation again if a file was removed (the journal directory deleted)."""
+        """Write the reservation again if a file was removed (the journal directory deleted);
+        OSError when it cannot be written."""
         if any(f is not None and not f.exists() for f in (self.path, self.copy)):
             log.error("journal_idbase_missing", path=str(self.path), limit=self.limit)
             self._write(self.limit)
+
+    @property
+    def available(self) -> bool:
+        """An id can be taken without writing a reservation first."""
+        return self.next < self.limit
 
     @property
     def exhausted(self) -> bool:
@@ -237,6 +261,11 @@ class Journal:
         self._refused_logged: dict[str, float] = {}
         self.dir = paths.lib / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.dir.glob("*.tmp"):  # left by a crash in a write (or by older versions)
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)  # (id, packed record)
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
@@ -246,11 +275,24 @@ class Journal:
         witness = max(max((e.id for e in self.state.entries()), default=0), self._witness)
         self.ids = IdAllocator(self.dir / "idbase", copy=paths.lib / "journal.idbase", witness=witness)
         self.log_lines = 0
-        self.compact()
-        self._log = open(self.log_file, "ab", buffering=0)
         self._pending: list[bytes] = []
+        self._pending_first = 0  # the id of the first pending state change
         self.count = 0
         self.confirmed: set[str] = set()  # state kinds resynced in this incarnation
+        # Loss and durability notices (see `notice`), numbered, waiting to be published.
+        self.notices: list[bytes] = []
+        self.bus_gaps = 0  # bus seq gaps seen (publisher, kind)
+        self.bus_missed = 0  # events the bus lost, by those gaps
+        self._gap_pending = 0  # missed events not told yet
+        self._gap_told = -GAP_NOTICE_INTERVAL
+        self.disk_error: str | None = None  # why the state is not durable; None when it is
+        self.disk_failures = 0
+        self._retry_delay = RETRY_FIRST
+        self._retry_at = 0.0
+        self._log: Any = None
+        if self.ids.write_error is not None:
+            self._disk_failed(self.ids.write_error)
+        self._compact_open()
 
     @staticmethod
     def state_witness(directory: Path) -> int:
@@ -310,26 +352,122 @@ class Journal:
     def compact(self) -> None:
         """Write the whole state to state.json and empty state.log (atomic rename first)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state.dump()))
-        os.replace(tmp, self.state_file)
+        exc = write_atomic(self.state_file, json.dumps(self.state.dump()).encode())
+        if exc is not None:  # state.log is left whole: with state.json it still holds the state
+            raise exc
         with open(self.log_file, "wb"):
             pass
         self.log_lines = 0
 
-    def _compact_open(self) -> None:
-        """Compact while the state log is open (its pending lines are in the state already)."""
-        self._log.close()
+    def _compact_open(self) -> bool:
+        """Compact while the state log is open (its pending lines are in the state already);
+        False when the disk refused (then the journal is not durable, see `_disk_failed`)."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         self._pending.clear()
-        self.compact()
-        self._log = open(self.log_file, "ab", buffering=0)
+        try:
+            self.compact()
+            self._log = open(self.log_file, "ab", buffering=0)
+        except OSError as exc:
+            self._disk_failed(exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ loss and durability
+
+    def notice(self, cause: str, error: str, **fields: Any) -> None:
+        """Number a notice for the clients (a SubscriptionError with labels source=journal)
+        and keep it in the ring; `serve` publishes it after the events before it.
+
+        cause `bus_gap`: the bus lost events; `not_durable`: state changes from id `since`
+        are not written to disk; `durable`: they are again. The gateway turns the first two
+        into gap events on every stream that gets past the notice's id.
+        """
+        if not self.ids.available and not self._reserve_ids():
+            log.warning("journal_notice_dropped", cause=cause, error=error)
+            return
+        eid = self.ids.take()
+        data = msgspec.json.encode({"labels": NOTICE_LABELS, "error": error, "cause": cause, **fields})
+        record = pack_record(eid, "SubscriptionError", NOTICE_TOPIC, rfc3339_ns(), data, b"", 0)
+        self.ring.append((eid, record))
+        self.notices.append(record)
+
+    def bus_gap(self, pub: str, kind: str, missed: int) -> None:
+        """The bus Subscriber saw a seq gap: `missed` events of `kind` from `pub` were lost."""
+        self.bus_gaps += 1
+        self.bus_missed += missed
+        self._gap_pending += missed
+
+    def tell_gaps(self, now: float | None = None) -> None:
+        """Number one notice for the bus gaps not told yet, at most every GAP_NOTICE_INTERVAL."""
+        now = time.monotonic() if now is None else now
+        if self._gap_pending and now - self._gap_told >= GAP_NOTICE_INTERVAL:
+            missed, self._gap_pending, self._gap_told = self._gap_pending, 0, now
+            self.notice("bus_gap", f"the bus lost {missed} events before this point (a bus restart or "
+                        "a publisher faster than the bus): they were never journaled", missed=missed)
+
+    def _disk_failed(self, exc: OSError) -> None:
+        """A write of the state files or the id reservation failed: not durable until a retry
+        succeeds (`maintain`). What is in memory is still served."""
+        self.disk_failures += 1
+        reason = f"journal disk: {describe(exc)}"
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
+        if self.disk_error is None:
+            log.error("journal_not_durable", error=str(exc), file=exc.filename)
+            since = self._pending_first or self.ids.next
+            self.disk_error = reason
+            readiness.health(reason)
+            self.notice("not_durable", f"the journal cannot write its state ({reason}): events from id "
+                        f"{since} are served but would be lost by a restart", since=since)
+        self.disk_error = reason
+
+    def _reserve_ids(self) -> bool:
+        try:
+            self.ids._reserve()  # noqa: SLF001
+        except OSError as exc:
+            self.ids.write_error = exc
+            self._disk_failed(exc)
+            return False
+        return True
+
+    def recover(self, now: float | None = None) -> bool:
+        """Retry the failed writes when their delay passed; True once durable again."""
+        now = time.monotonic() if now is None else now
+        if self.disk_error is None:
+            return True
+        if now < self._retry_at:
+            return False
+        if (self.ids.write_error is not None or not self.ids.available) and not self._reserve_ids():
+            return False
+        try:
+            self.ids.ensure()
+        except OSError as exc:
+            self._disk_failed(exc)
+            return False
+        self.disk_error = "recovering"  # _compact_open reports a failure as a new one otherwise
+        if not self._compact_open():
+            return False
+        log.info("journal_durable", failures=self.disk_failures)
+        self.disk_error = None
+        self._retry_delay = RETRY_FIRST
+        readiness.health("")
+        self.notice("durable", "the journal writes its state again: every event is durable")
+        return True
 
     def accept(self, kind: str, labels: dict[str, str], topic: bytes, meta: bytes, at: str,
                data: bytes) -> bool:
         """Whether a bus event may be journaled (omd.subsystems.journal.validate); a refused one
         is counted per cause and logged at most once per cause every REFUSED_LOG_INTERVAL s."""
-        cause = ("ids_exhausted" if self.ids.exhausted
-                 else validate.check(kind, labels, topic, meta, at, data, self.max_event_size))
+        if self.ids.exhausted:
+            cause: str | None = "ids_exhausted"
+        elif kind == "SubscriptionError" and labels.get("source") == "journal":
+            cause = "labels"  # only the journal's own notices carry it
+        elif not self.ids.available and not self._reserve_ids():
+            cause = "not_durable"  # an id not reserved on disk could be issued again after a crash
+        else:
+            cause = validate.check(kind, labels, topic, meta, at, data, self.max_event_size)
         if cause is None:
             return True
         self.refused[cause] = self.refused.get(cause, 0) + 1
@@ -358,6 +496,8 @@ class Journal:
             log.warning("journal_state_skip", kind=kind, error=str(exc))
             return record
         if changed:
+            if not self._pending:
+                self._pending_first = eid
             self._pending.append(_encode_row([eid, kind, topic.decode(errors="replace"),
                                               meta.decode(errors="replace"),
                                               data.decode(errors="replace")]) + b"\n")
@@ -367,7 +507,17 @@ class Journal:
         """Write the pending state-log lines (one write per batch); compact when it grew."""
         if not self._pending:
             return
-        self._log.write(b"".join(self._pending))
+        if self.disk_error is not None or self._log is None:  # in memory; `recover` compacts it all
+            self._pending.clear()
+            return
+        data = memoryview(b"".join(self._pending))
+        try:
+            while data:  # an unbuffered write may be short on a disk that fills up
+                data = data[self._log.write(data):]
+        except OSError as exc:
+            self._disk_failed(exc)
+            self._pending.clear()
+            return
         self.log_lines += len(self._pending)
         self._pending.clear()
         if self.log_lines > max(1000, 2 * len(self.state)):
@@ -377,7 +527,14 @@ class Journal:
         """Write the id reservation and the state files again if they were removed (the
         journal directory deleted while it runs), so that a restart neither reuses ids nor
         loses the state."""
-        self.ids.ensure()
+        if self.disk_error is not None:
+            self.recover()
+            return
+        try:
+            self.ids.ensure()
+        except OSError as exc:
+            self._disk_failed(exc)
+            return
         if not self.log_file.exists():
             log.error("journal_state_log_missing", file=str(self.log_file))
             self._compact_open()
@@ -385,8 +542,13 @@ class Journal:
     def close(self) -> None:
         """Flush, compact and close the state log."""
         self.flush()
-        self._log.close()
-        self.compact()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        try:
+            self.compact()
+        except OSError as exc:
+            log.error("journal_state_not_saved", error=str(exc))
 
     # ------------------------------------------------------------------ requests (protocol.Backend)
 
@@ -413,7 +575,9 @@ class Journal:
         return {"events": self.count, "first_id": self.ring[0][0] if self.ring else self.ids.last + 1,
                 "last_id": self.ids.last, "ring": len(self.ring), "state": len(self.state),
                 "incarnation_first_id": self.ids.first, "confirmed": sorted(self.confirmed),
-                "refused": dict(self.refused)}
+                "refused": dict(self.refused), "bus_gaps": self.bus_gaps, "bus_missed": self.bus_missed,
+                "durable": self.disk_error is None, "disk_error": self.disk_error or "",
+                "disk_failures": self.disk_failures}
 
     def seen(self, pub: str) -> dict[str, int]:
         """The last seq per kind journaled from publisher `pub` (every received event is
@@ -437,7 +601,7 @@ class Journal:
         dropped = self.state.discard(lambda e: e.kind in wanted and e.id < first
                                      and _meta(e.meta).origin == self.nodename)
         if dropped:
-            self._compact_open()
+            self._compact_open()  # a failure is reported; the drop is in memory meanwhile
             log.info("journal_resynced", kinds=sorted(wanted), dropped=dropped)
         return dropped
 
@@ -463,7 +627,7 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
         os.umask(old_umask)
     # The second topic is never published: it tells publishers (XPUB) that this journal joined.
     sub = Subscriber(ctx, paths.endpoint(paths.bus_out), topics=[b"", journal_topic(journal.ids.first)],
-                     rcvhwm=500_000)
+                     rcvhwm=500_000, on_gap=journal.bus_gap)
     journal.seqs = sub._last_seq  # noqa: SLF001  (the Subscriber's per (pub, kind) counters)
     poller = zmq.Poller()
     poller.register(sub.sock, zmq.POLLIN)
@@ -479,8 +643,9 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
                 maintained = time.monotonic()
                 journal.maintain()
             sub.resubscribe_if_reconnected()
+            # Events and notices share one list, in the order of their ids.
+            batch = journal.notices
             if sock in events:
-                batch = []
                 for _ in range(BATCH):
                     try:
                         frames = sock.recv_multipart(_NOBLOCK)
@@ -492,9 +657,11 @@ def serve(journal: Journal, ctx: zmq.Context, paths: Paths, stop: threading.Even
                         meta = msg.meta
                         batch.append(journal.record(msg.kind, frames[0], frames[1], msg.data, meta.at,
                                                     meta.pub, meta.seq))
-                if batch:
-                    journal.flush()
-                    out.send(b"".join(batch))
+                journal.flush()
+            journal.tell_gaps()
+            if batch:
+                out.send(b"".join(batch))
+                batch.clear()
             if req in events:
                 while True:
                     try:
