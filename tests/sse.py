@@ -88,9 +88,13 @@ class RawStream:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(sock_path)
         lines = [f"GET {target} HTTP/1.1", "Host: omd"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        try:
+            self.sock.connect(sock_path)
+            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        except OSError:
+            self.sock.close()
+            raise
         self.raw = b""
         self.status = 0
         self.headers: dict[str, str] = {}
