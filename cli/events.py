@@ -67,6 +67,19 @@ WAIT (exit 0 once the template calls setSuccess true; replay is implied)
 """
 
 
+class EventsCommand(click.Command):
+    """The events command: its help ends with the list of kinds (imported only for --help)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        import textwrap
+
+        width = (formatter.width or 80) - 4
+        formatter.write_paragraph()
+        formatter.write_text("\b\nKINDS (the <Kind> of a filter)\n"
+                             + "\n".join(textwrap.wrap("  ".join(sorted(_kind_names())), width)))
+
+
 def _kind_names() -> tuple[str, ...]:
     from omd.model.events import KIND_NAMES
 
@@ -183,7 +196,9 @@ class Runner:
                 self.err.write(f"event {env.id}: invalid JSON data: {exc}\n")
                 text = ""
             if text:
-                self.out.write(text.encode())
+                # Go slices strings by bytes: a slice may cut a UTF-8 sequence, and the template
+                # engine keeps such bytes as surrogate escapes. Write the bytes, as Go does.
+                self.out.write(text.encode("utf-8", "surrogateescape"))
                 self._flush()
             self.printed += 1
             if self.opts.wait and self.state.success:

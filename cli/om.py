@@ -14,12 +14,33 @@ from typing import Any
 
 import click
 
-from .events import FILTER_HELP, build_options, events_options, run_events
+from .events import FILTER_HELP, EventsCommand, build_options, events_options, run_events
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class AliasGroup(click.Group):
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+class SuggestingGroup(click.Group):
+    """A group whose unknown-command error names the commands it has and the closest ones."""
+
+    def unknown_command(self, ctx: click.Context, name: str) -> str:
+        known = self.list_commands(ctx)
+        return f"No such command {name!r}.{_did_you_mean(name, known)} Commands: {', '.join(known)}."
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            ctx.fail(self.unknown_command(ctx, name))
+        return super().resolve_command(ctx, args)
+
+
+class AliasGroup(SuggestingGroup):
     """A group whose `events` command also answers to eve, even and event."""
 
     ALIASES = {"eve": "events", "even": "events", "event": "events"}
@@ -30,6 +51,24 @@ class AliasGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name, cmd, rest = super().resolve_command(ctx, args)
         return (cmd.name if cmd else name), cmd, rest
+
+
+class ObjectGroup(SuggestingGroup):
+    """`om <path> ...`: when the subcommand is unknown and the path looks like a mistyped
+    command (`om nod events`), say so."""
+
+    def unknown_command(self, ctx: click.Context, name: str) -> str:
+        import difflib
+
+        known = self.list_commands(ctx)
+        text = f"The object {self.name!r} has no command {name!r} (it has {', '.join(known)}).{_did_you_mean(name, known)}"
+        parent = ctx.parent.command if ctx.parent is not None else None
+        if isinstance(parent, click.Group):
+            roots = parent.list_commands(ctx)
+            close = difflib.get_close_matches(self.name or "", roots, n=1, cutoff=0.6)
+            if close:
+                text += f" Did you mean 'om {close[0]} {name}'?"
+        return text
 
 
 def _paths(root: str | None) -> Any:
@@ -62,7 +101,7 @@ root_option = click.option("--root", envvar="OMD_ROOT", metavar="DIR",
                            help="Root of the daemon's files (default: / as root, else ~/.local/state/omd). Also $OMD_ROOT.")
 
 
-class RootGroup(click.Group):
+class RootGroup(SuggestingGroup):
     """`om`: besides its commands, `om <object path> freeze|unfreeze`."""
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
@@ -70,6 +109,17 @@ class RootGroup(click.Group):
         if cmd is not None or name.startswith("-"):
             return cmd
         return _object_group(name)
+
+    def unknown_command(self, ctx: click.Context, name: str) -> str:
+        from omd.objects import ObjectPath, ObjectPathError
+
+        known = [c for c in self.list_commands(ctx)]
+        try:
+            ObjectPath.parse(name)
+            why = ""
+        except ObjectPathError as exc:
+            why = f" It is not an object path either: {exc}."
+        return f"No such command {name!r}.{_did_you_mean(name, known)}{why} Commands: {', '.join(known)}, or <path>."
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_commands(ctx, formatter)
@@ -101,7 +151,7 @@ def _object_group(text: str) -> click.Group | None:
         path = ObjectPath.parse(text)
     except ObjectPathError:
         return None
-    group = click.Group(text, help=f"The object {path} on this node.", context_settings=CONTEXT_SETTINGS)
+    group = ObjectGroup(text, help=f"The object {path} on this node.", context_settings=CONTEXT_SETTINGS)
     base = f"/api/object/path/{path.namespace}/{path.kind}/{path.name}/action"
 
     @group.command("freeze")
@@ -156,7 +206,7 @@ def _object_group(text: str) -> click.Group | None:
 
 
 def _events_command(group: click.Group) -> None:
-    @group.command("events", epilog=FILTER_HELP, context_settings=CONTEXT_SETTINGS)
+    @group.command("events", cls=EventsCommand, epilog=FILTER_HELP, context_settings=CONTEXT_SETTINGS)
     @root_option
     @events_options
     def events(root: str | None, **kw: Any) -> None:

@@ -13,7 +13,19 @@ import json
 from datetime import datetime
 from typing import Any, Callable
 
+import msgspec
+
 from .client import Envelope
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _valid_json(data: bytes) -> bool:
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 _COLORS = {"Updated": "\x1b[32m", "Deleted": "\x1b[31m", "Error": "\x1b[31m", "Failed": "\x1b[31m",
            "Stale": "\x1b[33m", "Success": "\x1b[32m"}
@@ -22,9 +34,12 @@ _BOLD = "\x1b[1m"
 
 
 def json_line(env: Envelope) -> bytes:
-    """The jsonline form of an envelope."""
-    eid = b"null" if env.id is None else str(env.id).encode()
-    return b'{"kind":"%s","id":%s,"at":"%s","data":%s}\n' % (env.kind.encode(), eid, env.at.encode(), env.data)
+    """The jsonline form of an envelope: the data bytes as they came when they are JSON (the
+    server's always are), else as a JSON string; kind and at encoded (they may hold quotes
+    when read from --input)."""
+    data = env.data if _valid_json(env.data) else _encode(env.data.decode("utf-8", "replace"))
+    return b'{"kind":%s,"id":%s,"at":%s,"data":%s}\n' % (
+        _encode(env.kind), b"null" if env.id is None else str(int(env.id)).encode(), _encode(env.at), data)
 
 
 def go_time(at: str) -> str:

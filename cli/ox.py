@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .events import FILTER_HELP, build_options, events_options, run_events
+from .events import FILTER_HELP, EventsCommand, build_options, events_options, run_events
 from .om import CONTEXT_SETTINGS, AliasGroup
 
 
@@ -35,7 +35,7 @@ def daemon() -> None:
 
 
 def _events_command(group: click.Group) -> None:
-    @group.command("events", epilog=FILTER_HELP, context_settings=CONTEXT_SETTINGS)
+    @group.command("events", cls=EventsCommand, epilog=FILTER_HELP, context_settings=CONTEXT_SETTINGS)
     @events_options
     @click.pass_context
     def events(ctx: click.Context, **kw: Any) -> None:

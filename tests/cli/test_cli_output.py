@@ -1,0 +1,67 @@
+"""`om` at its edges, run as real commands: encoded JSON lines, bytes a template cut, help
+that lists the kinds, errors that say what was meant (issue: the edges a new user hits)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from omd.model.events import KIND_NAMES
+
+
+def _om(*args: str, input_file=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "omd_cli.om", *args], capture_output=True, timeout=60)
+
+
+def _input(tmp_path, *events: dict) -> str:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return str(path)
+
+
+def test_json_output_encodes_kind_and_at_from_input(tmp_path):
+    """A kind or an `at` holding a quote (only --input can bring one) still gives a JSON line."""
+    path = _input(tmp_path, {"kind": 'Lo"g', "id": 1, "at": '2026"\\', "data": {"labels": {}, "x": "é"}},
+                  {"kind": "NodeStatsUpdated", "id": 2, "at": "2026-01-01T00:00:00Z", "data": {"labels": {}}})
+    r = _om("node", "events", "--input", path, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert lines[0] == {"kind": 'Lo"g', "id": 1, "at": '2026"\\', "data": {"labels": {}, "x": "é"}}
+    assert lines[1]["kind"] == "NodeStatsUpdated" and lines[1]["id"] == 2
+
+
+def test_template_slicing_a_utf8_sequence_writes_the_bytes_as_go(tmp_path):
+    """Go slices strings by bytes: `slice "héllo" 0 2` is `h` and the first byte of `é`."""
+    path = _input(tmp_path, {"kind": "Log", "id": 1, "at": "2026-01-01T00:00:00Z",
+                             "data": {"labels": {}, "s": "héllo"}})
+    r = _om("node", "events", "--input", path, "--template", "{{slice .data.s 0 2}}|{{slice .data.s 1 3}}")
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert r.stdout == b"h\xc3|\xc3\xa9"
+
+
+def test_events_help_lists_every_kind():
+    r = _om("node", "events", "--help")
+    assert r.returncode == 0
+    out = r.stdout.decode()
+    assert "KINDS" in out
+    kinds_part = out[out.index("KINDS"):]
+    missing = [k for k in KIND_NAMES if k not in kinds_part.split()]
+    assert not missing, missing
+
+
+def test_a_mistyped_command_is_named_with_what_was_meant():
+    r = _om("nod", "events")
+    assert r.returncode == 2
+    assert "Did you mean 'om node events'?" in r.stderr.decode(), r.stderr
+    r = _om("node", "evnts")
+    assert r.returncode == 2 and "Did you mean 'events'?" in r.stderr.decode(), r.stderr
+    r = _om("svc1", "frezze")
+    assert r.returncode == 2 and "Did you mean 'freeze'" in r.stderr.decode(), r.stderr
+
+
+def test_a_bad_object_path_says_what_is_wrong_with_it():
+    r = _om("Svc1", "freeze")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "Traceback" not in err
+    assert "not an object path" in err and "lowercase" in err, err
