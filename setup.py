@@ -62,6 +62,8 @@ setup(
         "prometheus_client>=0.19",
         # Config file and frozen flag watching (inotify, with a polling fallback).
         "watchdog>=4.0",
+        # `om ... -o yaml` (upstream's format): a YAML emitter that quotes what must be quoted.
+        "pyyaml>=6.0",
     ],
     extras_require={
         "test": [

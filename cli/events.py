@@ -80,6 +80,28 @@ class EventsCommand(click.Command):
                              + "\n".join(textwrap.wrap("  ".join(sorted(_kind_names())), width)))
 
 
+class OutputFormat(click.ParamType):
+    """-o: upstream's formats, `tab=` and `template=` with their argument."""
+
+    name = "format"
+    NAMES = ("auto", "human", "json", "jsonline", "flat", "yaml", "diff")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text in self.NAMES or text.startswith("template="):
+            return text
+        if text.startswith("tab="):
+            from .output import parse_tab
+
+            try:
+                parse_tab(text[4:])
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+            return text
+        self.fail(f"{text!r} is not one of {', '.join(self.NAMES)}, tab=HEADER:.path,..., template=TEXT",
+                  param, ctx)
+
+
 def _kind_names() -> tuple[str, ...]:
     from omd.model.events import KIND_NAMES
 
@@ -415,11 +437,13 @@ def events_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--template", metavar="TEXT", help="Render each event with this Go template."),
         click.option("--wait", is_flag=True, help="Exit 0 once the template calls setSuccess true (implies --replay)."),
         click.option("--duration", metavar="D", help="Stop after D (seconds or Go duration: 30, 1m30s)."),
-        click.option("--limit", type=click.IntRange(min=0), default=0, help="Stop after N printed events (0: no limit)."),
+        click.option("--limit", type=click.IntRange(min=0), default=0, help="Stop after N events (0: no limit); with --template every event it evaluates counts, printed or not."),
         click.option("--replay", is_flag=True, help="Send the current state first (labels from=cache)."),
-        click.option("-o", "--output", "--format", "output", type=click.Choice(["auto", "json", "human", "flat"]),
+        click.option("-o", "--output", "--format", "output", type=OutputFormat(), metavar="FORMAT",
                      default="auto", show_default=True,
-                     help="json: one {kind,id,at,data} per line; human: readable; flat: key = value; "
+                     help="json/jsonline: one {kind,id,at,data} per line; human: readable; flat: key = value; "
+                          "yaml: a document per event; diff: what changed per object; "
+                          "tab=HEADER:.path,...: a column per path; template=TEXT: as --template; "
                           "auto: human on a terminal, json otherwise."),
         click.option("--color", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True),
         click.option("--node", metavar="SELECTOR", help="Nodes to stream from (names, globs, comma lists)."),
@@ -448,9 +472,14 @@ def build_options(**kw: Any) -> Options:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
 
-    return Options(filters=kw["filters"], template=kw["template"], wait=kw["wait"],
+    template, output = kw["template"], kw["output"]
+    if output.startswith("template="):
+        if template is not None:
+            raise click.BadParameter("give the template once: --template or -o template=", param_hint="--template")
+        template, output = output[len("template="):], "auto"
+    return Options(filters=kw["filters"], template=template, wait=kw["wait"],
                    duration=dur("duration", kw["duration"]), limit=kw["limit"], replay=kw["replay"],
-                   output=kw["output"], color=kw["color"], node=kw["node"], selector=kw["selector"],
+                   output=output, color=kw["color"], node=kw["node"], selector=kw["selector"],
                    input=kw["input_"], retry_timeout=dur("retry-timeout", kw["retry_timeout"]) or 60.0,
                    duration_text=kw["duration"] or "")
 

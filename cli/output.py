@@ -1,10 +1,17 @@
-"""Renderers of `om node events -o ...`: json (jsonline), human, flat.
+"""Renderers of `om node events -o ...`, upstream's formats.
 
-- json: one compact `{"kind","id","at","data"}` per line, the data bytes as the server sent
-  them (no decode), for jq.
+- json, jsonline: one compact `{"kind","id","at","data"}` per line, the data bytes as the
+  server sent them (no decode), for jq.
 - human: `<at> [<id>] <kind>` then the indented data JSON; the kind coloured on a terminal.
 - flat: `---` then the envelope flattened as upstream does (`data.instance_status.avail =
   "up"`), sorted.
+- yaml: one YAML document per event (`---`), keys sorted as Go's YAML encoders do.
+- diff: per object key (kind and the path/node labels, upstream's Key()), the leaves of the
+  data that changed since the last event of that key: `+` lines the first time, `-`/`+` after;
+  a Deleted kind forgets the key of its Updated kind.
+- tab=HEADER:PATH,...: a header line, then one row per event; PATH is a dotted path into the
+  envelope (`.kind`, `.data.node`, `.data.instance_status.avail`, `[0]` for list items).
+- template=TEXT is `--template TEXT` (handled by the events command).
 """
 
 from __future__ import annotations
@@ -113,10 +120,123 @@ def flat(env: Envelope) -> bytes:
     return ("---\n" + "".join(f"{k} = {lines[k]}\n" for k in sorted(lines))).encode()
 
 
+def _data(env: Envelope) -> Any:
+    try:
+        return json.loads(env.data)
+    except ValueError:
+        return env.data.decode("utf-8", "replace")
+
+
+def yaml_doc(env: Envelope) -> bytes:
+    """The yaml form: one document per event."""
+    import yaml
+
+    doc = {"at": env.at, "data": _data(env), "id": env.id, "kind": env.kind}
+    return yaml.safe_dump(doc, explicit_start=True, sort_keys=True, allow_unicode=True,
+                          default_flow_style=False).encode()
+
+
+_KEY_LABELS = ("path", "node")
+
+
+class Diff:
+    """The diff form's memory: the flattened data last seen per key."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[str, str]] = {}
+
+    @staticmethod
+    def key(kind: str, labels: dict[str, Any]) -> str:
+        return ",".join([kind] + [f"{k}={labels[k]}" for k in _KEY_LABELS if k in labels])
+
+    def __call__(self, env: Envelope) -> bytes:
+        data = _data(env)
+        labels = data.get("labels") if isinstance(data, dict) else None
+        labels = labels if isinstance(labels, dict) else {}
+        if env.kind.endswith("Deleted"):
+            gone = self.key(env.kind[: -len("Deleted")] + "Updated", labels)
+            if self.seen.pop(gone, None) is not None:
+                return f"{gone}\n- (deleted)\n".encode()
+            return b""
+        key = self.key(env.kind, labels)
+        body = {k: v for k, v in data.items() if k != "labels"} if isinstance(data, dict) else data
+        now = flatten(body)
+        before = self.seen.get(key)
+        self.seen[key] = now
+        lines = []
+        for leaf in sorted(set(now) | set(before or {})):
+            old, new = (before or {}).get(leaf), now.get(leaf)
+            if old == new:
+                continue
+            if old is not None:
+                lines.append(f"- {leaf} = {old}")
+            if new is not None:
+                lines.append(f"+ {leaf} = {new}")
+        return (f"{key}\n" + "".join(line + "\n" for line in lines)).encode() if lines else b""
+
+
+def _walk(obj: Any, path: str) -> Any:
+    import re
+
+    for name, index in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", path):
+        if name:
+            obj = obj.get(name) if isinstance(obj, dict) else None
+        else:
+            obj = obj[int(index)] if isinstance(obj, list) and int(index) < len(obj) else None
+    return obj
+
+
+class Table:
+    """The tab=HEADER:PATH,... form: columns as wide as their widest value so far."""
+
+    def __init__(self, spec: str) -> None:
+        self.columns = parse_tab(spec)
+        self.widths = [len(h) for h, _ in self.columns]
+        self.header_done = False
+
+    def _row(self, cells: list[str]) -> str:
+        self.widths = [max(w, len(c)) for w, c in zip(self.widths, cells)]
+        return "  ".join(c.ljust(w) for c, w in zip(cells, self.widths)).rstrip() + "\n"
+
+    def __call__(self, env: Envelope) -> bytes:
+        doc = {"kind": env.kind, "id": env.id, "at": env.at, "data": _data(env)}
+        cells = []
+        for _, path in self.columns:
+            value = _walk(doc, path)
+            cells.append("<none>" if value is None else value if isinstance(value, str)
+                         else json.dumps(value, separators=(",", ":")))
+        out = ""
+        if not self.header_done:  # the header as wide as the first row too
+            self.header_done = True
+            self.widths = [max(w, len(c)) for w, c in zip(self.widths, cells)]
+            out = self._row([h for h, _ in self.columns])
+        return (out + self._row(cells)).encode()
+
+
+def parse_tab(spec: str) -> list[tuple[str, str]]:
+    """`HEADER:PATH,...` as (header, path) pairs; ValueError naming the bad column."""
+    columns = []
+    for item in spec.split(","):
+        header, sep, path = item.partition(":")
+        if not sep or not header or not path.startswith("."):
+            raise ValueError(f"tab column {item!r} is not HEADER:.path (for example KIND:.kind,NODE:.data.node)")
+        columns.append((header, path))
+    return columns
+
+
+FORMATS = ("auto", "human", "json", "jsonline", "flat", "yaml", "diff", "tab=HEADER:PATH,...", "template=TEXT")
+
+
 def renderer(fmt: str, color: bool) -> Callable[[Envelope], bytes]:
-    """The render function of an output format (auto already resolved)."""
-    if fmt == "json":
+    """The render function of an output format (auto already resolved; template= is not one)."""
+    if fmt in ("json", "jsonline"):
         return json_line
     if fmt == "flat":
         return flat
+    if fmt == "yaml":
+        return yaml_doc
+    if fmt == "diff":
+        return Diff()
+    if fmt.startswith("tab="):
+        return Table(fmt[4:])
     return lambda env: human(env, color)

@@ -65,3 +65,71 @@ def test_a_bad_object_path_says_what_is_wrong_with_it():
     err = r.stderr.decode()
     assert r.returncode == 2 and "Traceback" not in err
     assert "not an object path" in err and "lowercase" in err, err
+
+
+STATUS = [
+    {"kind": "InstanceStatusUpdated", "id": 1, "at": "2026-01-01T00:00:00Z",
+     "data": {"labels": {"path": "svc1", "node": "n1"}, "path": "svc1", "node": "n1",
+              "instance_status": {"avail": "up", "overall": "up"}}},
+    {"kind": "InstanceStatusUpdated", "id": 2, "at": "2026-01-01T00:00:01Z",
+     "data": {"labels": {"path": "svc1", "node": "n1"}, "path": "svc1", "node": "n1",
+              "instance_status": {"avail": "down", "overall": "up"}}},
+    {"kind": "InstanceStatusDeleted", "id": 3, "at": "2026-01-01T00:00:02Z",
+     "data": {"labels": {"path": "svc1", "node": "n1"}, "path": "svc1", "node": "n1"}},
+]
+
+
+def test_yaml_output_is_one_document_per_event(tmp_path):
+    import yaml
+
+    r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "-o", "yaml")
+    assert r.returncode == 0, r.stderr
+    docs = list(yaml.safe_load_all(r.stdout))
+    assert docs == [{"kind": e["kind"], "id": e["id"], "at": e["at"], "data": e["data"]} for e in STATUS]
+    assert r.stdout.startswith(b"---\n")
+
+
+def test_jsonline_is_json(tmp_path):
+    path = _input(tmp_path, *STATUS)
+    assert _om("node", "events", "--input", path, "-o", "jsonline").stdout == \
+        _om("node", "events", "--input", path, "-o", "json").stdout
+
+
+def test_diff_output_prints_what_changed_per_object(tmp_path):
+    r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "-o", "diff")
+    assert r.returncode == 0, r.stderr
+    key = "InstanceStatusUpdated,path=svc1,node=n1"
+    assert r.stdout.decode() == (
+        f"{key}\n+ instance_status.avail = \"up\"\n+ instance_status.overall = \"up\"\n"
+        f"+ node = \"n1\"\n+ path = \"svc1\"\n"
+        f"{key}\n- instance_status.avail = \"up\"\n+ instance_status.avail = \"down\"\n"
+        f"{key}\n- (deleted)\n")
+
+
+def test_tab_output_has_a_header_and_a_row_per_event(tmp_path):
+    r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "-o",
+            "tab=ID:.id,KIND:.kind,AVAIL:.data.instance_status.avail")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.decode().splitlines()]
+    assert rows == [["ID", "KIND", "AVAIL"], ["1", "InstanceStatusUpdated", "up"],
+                    ["2", "InstanceStatusUpdated", "down"], ["3", "InstanceStatusDeleted", "<none>"]]
+    bad = _om("node", "events", "--input", _input(tmp_path, *STATUS), "-o", "tab=ID")
+    assert bad.returncode == 2 and b"HEADER:.path" in bad.stderr and b"Traceback" not in bad.stderr
+
+
+def test_template_output_format_is_the_template_option(tmp_path):
+    path = _input(tmp_path, *STATUS)
+    r = _om("node", "events", "--input", path, "-o", "template={{.kind}} {{.id}}\n")
+    assert r.returncode == 0 and r.stdout == b"InstanceStatusUpdated 1\nInstanceStatusUpdated 2\nInstanceStatusDeleted 3\n"
+    both = _om("node", "events", "--input", path, "-o", "template={{.kind}}", "--template", "{{.id}}")
+    assert both.returncode == 2 and b"give the template once" in both.stderr
+
+
+def test_limit_counts_events_also_with_a_template(tmp_path):
+    """--limit N stops after N events, evaluated by the template or printed (as upstream)."""
+    r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "--limit", "2",
+            "--template", "{{if eq .id 2.0}}two{{end}}")
+    assert r.returncode == 0 and r.stdout == b"two"
+    r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "--limit", "1",
+            "--template", "{{if eq .id 2.0}}two{{end}}")
+    assert r.returncode == 0 and r.stdout == b""
