@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,44 @@ def _kind_names() -> tuple[str, ...]:
     return KIND_NAMES
 
 
+def _install_bash_completion() -> None:
+    """Bash splits words at `=` (COMP_WORDBREAKS), so `--filter path=svc1,InstanceSt<TAB>`
+    reaches click as `path`, `=`, `svc1,InstanceSt` and nothing completes. Join the words
+    around `=` again, complete, and hand bash back the part after its own word start."""
+    import os
+
+    from click.shell_completion import BashComplete, add_completion_class, split_arg_string
+
+    class JoiningBashComplete(BashComplete):
+        cut = ""
+
+        def get_completion_args(self) -> tuple[list[str], str]:
+            words = split_arg_string(os.environ["COMP_WORDS"])
+            cword = int(os.environ["COMP_CWORD"])
+            words = words[: cword + 1] + ([""] if cword >= len(words) else [])
+            joined: list[str] = []
+            cut = ""
+            for i, word in enumerate(words):
+                glue = word == "=" or (joined and joined[-1].endswith("=") and i > 0 and words[i - 1] == "=")
+                if glue and joined:
+                    joined[-1] += word
+                else:
+                    joined.append(word)
+            current = words[-1]
+            if joined[-1] != current:  # bash completes `current`: give back only what follows it
+                cut = joined[-1][: len(joined[-1]) - len(current)] if current != "=" else joined[-1]
+            self.cut = cut
+            return joined[1:-1], joined[-1]
+
+        def format_completion(self, item: Any) -> str:
+            value = item.value
+            if self.cut and isinstance(value, str) and value.startswith(self.cut):
+                value = value[len(self.cut):]
+            return f"{item.type},{value}"
+
+    add_completion_class(JoiningBashComplete, "bash")
+
+
 def complete_filter(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion of --filter: kind names for the element being typed."""
     head, _, last = incomplete.rpartition(",")
@@ -182,7 +221,9 @@ class Runner:
     def run(self) -> int:
         """Stream (or read --input) until done; the exit code."""
         opts = self.opts
-        color = opts.color == "yes" or (opts.color == "auto" and _isatty(self.out))
+        # NO_COLOR (no-color.org): set and not empty, auto means no colour even on a terminal.
+        color = opts.color == "yes" or (opts.color == "auto" and _isatty(self.out)
+                                        and not os.environ.get("NO_COLOR"))
         fmt = opts.output
         if fmt == "auto":
             fmt = "human" if _isatty(self.out) else "json"

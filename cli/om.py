@@ -286,9 +286,11 @@ def daemon_restart(root: str | None, timeout: float) -> None:
 
 @daemon.command("status")
 @root_option
-def daemon_status(root: str | None) -> None:
-    """Is the daemon running, and the state of each subsystem (exit 3 when not running)."""
-    args = [sys.executable, "-m", "omd"] + (["--root", root] if root else []) + ["status"]
+@click.option("--json", "as_json", is_flag=True, help="Print status.json (as `omd status --json`).")
+def daemon_status(root: str | None, as_json: bool) -> None:
+    """Is the daemon running, and the state of each subsystem: exit 0 when started with
+    every subsystem running, 1 when running but not, 3 when not running (as `omd status`)."""
+    args = [sys.executable, "-m", "omd"] + (["--root", root] if root else []) + ["status"] + (["--json"] if as_json else [])
     os.execv(sys.executable, args)
 
 
@@ -314,6 +316,10 @@ def cluster_status(root: str | None, output: str) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    if "_OM_COMPLETE" in os.environ:
+        from .events import _install_bash_completion
+
+        _install_bash_completion()
     try:
         om(prog_name="om")
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -54,6 +55,10 @@ _events_command(daemon)
 
 def main() -> None:
     """Console-script entry point."""
+    if "_OX_COMPLETE" in os.environ:
+        from .events import _install_bash_completion
+
+        _install_bash_completion()
     try:
         ox(prog_name="ox")
     except KeyboardInterrupt:

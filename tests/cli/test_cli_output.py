@@ -133,3 +133,72 @@ def test_limit_counts_events_also_with_a_template(tmp_path):
     r = _om("node", "events", "--input", _input(tmp_path, *STATUS), "--limit", "1",
             "--template", "{{if eq .id 2.0}}two{{end}}")
     assert r.returncode == 0 and r.stdout == b""
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
+    """Run `om args` with its stdout on a pty; everything it wrote."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "omd_cli.om", *args], stdout=follower,
+                                stderr=subprocess.PIPE, env={**os.environ, **env})
+        os.close(follower)
+        follower = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the pty
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(60) == 0, proc.stderr.read()
+        proc.stderr.close()
+        return out
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+
+
+def test_no_color_is_honoured_on_a_terminal(tmp_path):
+    path = _input(tmp_path, *STATUS)
+    coloured = _on_a_terminal(["node", "events", "--input", path], {"NO_COLOR": ""})
+    assert b"\x1b[" in coloured and b"InstanceStatusUpdated" in coloured
+    plain = _on_a_terminal(["node", "events", "--input", path], {"NO_COLOR": "1"})
+    assert b"\x1b[" not in plain and b"InstanceStatusUpdated" in plain
+    forced = _on_a_terminal(["node", "events", "--input", path, "--color", "yes"], {"NO_COLOR": "1"})
+    assert b"\x1b[" in forced
+
+
+def _complete(words: str, cword: int) -> list[str]:
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "omd_cli.om"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "_OM_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                            "COMP_CWORD": str(cword)})
+    assert r.returncode == 0, r.stderr
+    return [line.split(",", 1)[1] for line in r.stdout.splitlines()]
+
+
+def test_filter_completion_after_a_label_as_bash_splits_it():
+    """Bash splits `path=svc1,InstanceSt` at `=` (COMP_WORDBREAKS): the kinds still complete,
+    given back relative to bash's current word."""
+    got = _complete("om node events --filter path = svc1,InstanceSt", 6)
+    assert "svc1,InstanceStatusUpdated" in got and all(g.startswith("svc1,InstanceSt") for g in got)
+    got = _complete("om node events --filter InstanceSt", 4)
+    assert "InstanceStatusUpdated" in got
+    got = _complete("om node events --filter = InstanceSt", 5)  # --filter=InstanceSt
+    assert "InstanceStatusUpdated" in got
+
+
+def test_om_daemon_status_json_when_not_running(tmp_path):
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "omd_cli.om", "daemon", "status", "--json"], capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "OMD_ROOT": str(tmp_path)})
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert json.loads(r.stdout) == {"running": False, "root": str(tmp_path)}
