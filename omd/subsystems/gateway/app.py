@@ -292,6 +292,20 @@ class Gateway:
                                                            "instance_status": status})
         except ValidationError as exc:
             raise bad_request(str(exc), field=exc.path.removeprefix("$.")) from None
+        from omd.subsystems.istat import check_status
+
+        try:
+            check_status(event.instance_status)
+        except ValueError as exc:
+            # istat would drop it after a 200: refuse it here, naming the field
+            field, _, _ = str(exc).partition(":")
+            raise bad_request(str(exc), field=field) from None
+        from omd.objects import ObjectPath
+
+        if not ObjectPath.parse(path).config_file(self.paths).exists():
+            # a status for an object this node has no config of would show in the cluster
+            # status as an object nobody can manage (and let an operator grow istat at will)
+            raise Problem(404, "Not Found", f"no object {path!r} on this node (no config file)", field="path")
         labels = {"namespace": namespace, "path": path, "node": self.nodename, "origin": "api"}
         eid = await self.publish_journaled(event, labels)
         return web.json_response({"path": path, "node": self.nodename, "id": eid, "published": True})
