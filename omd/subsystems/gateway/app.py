@@ -264,8 +264,17 @@ class Gateway:
             raise bad_request(str(exc), field="kind") from None
         except ValidationError as exc:
             raise bad_request(str(exc), field="data" + exc.path.removeprefix("$")) from None
+        from omd.model.scope import ScopeError, derive
+
         if not principal.is_root:
             _require_own_namespaces(principal, labels, data)
+        try:
+            # root too: a namespace label that is not its path's would show ns2's news to ns1
+            scope = derive(labels, data)
+        except ScopeError as exc:
+            raise bad_request(str(exc), field=exc.field) from None
+        if scope.namespace is not None and scope.path is not None:
+            labels = {**labels, "namespace": scope.namespace}
         labels = {"node": self.nodename, **labels}
         if not principal.is_root and labels["node"] != self.nodename:
             raise Problem(403, "Forbidden", f"the node label must be this node ({self.nodename!r}): "
