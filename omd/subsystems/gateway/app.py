@@ -296,6 +296,17 @@ class Gateway:
         status = body.get("instance_status")
         if not isinstance(status, dict):
             raise bad_request("`instance_status` must be an object", field="instance_status")
+        gw = self.config.gateway
+        size = len(msgspec.json.encode(status))
+        if size > gw.instance_status_max_size:
+            raise Problem(413, "Payload Too Large", f"instance_status is {size} bytes, more than "
+                          f"[gateway] instance_status_max_size ({gw.instance_status_max_size})",
+                          field="instance_status")
+        encap = status.get("encap")
+        if isinstance(encap, dict) and len(encap) > gw.instance_status_max_encap:
+            raise Problem(413, "Payload Too Large", f"instance_status.encap has {len(encap)} entries, more "
+                          f"than [gateway] instance_status_max_encap ({gw.instance_status_max_encap})",
+                          field="instance_status.encap")
         try:
             event = ev.from_builtins("InstanceStatusPost", {"path": path, "node": self.nodename,
                                                            "instance_status": status})
