@@ -199,6 +199,8 @@ def _object_group(text: str) -> click.Group | None:
             doc = _local_endpoint(root).request("POST", "/api/instance/status",
                                                 {"path": str(path), "instance_status": status})
         except ClientError as exc:
+            if exc.status == 400:  # a bad value given on the command line: a usage error (exit 2)
+                raise click.UsageError(str(exc)) from None
             raise click.ClickException(str(exc)) from None
         click.echo(f"{doc['path']}@{doc['node']} status posted")
 

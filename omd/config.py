@@ -107,6 +107,10 @@ class GatewaySection(Section):
     header_timeout: float = 10.0
     # Seconds a keep-alive connection may stay without a complete request.
     idle_timeout: float = 75.0
+    # POST /api/instance/status quotas: an instance status is kept by istat and journaled, so
+    # an operator could otherwise grow them at will. Above either: 413.
+    instance_status_max_size: int = 65536  # bytes of the instance_status JSON
+    instance_status_max_encap: int = 64  # entries of instance_status.encap
 
 
 class LogSection(Section):
@@ -228,6 +232,9 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
     if gw.max_connections < 1 or gw.max_connections_per_peer < 1:
         raise ConfigError(f"{source}: gateway: max_connections and max_connections_per_peer must be >= 1")
+    if gw.instance_status_max_size < 1024 or gw.instance_status_max_encap < 0:
+        raise ConfigError(f"{source}: gateway: instance_status_max_size must be >= 1024, "
+                          "instance_status_max_encap >= 0")
     if gw.header_timeout <= 0 or gw.idle_timeout <= 0:
         raise ConfigError(f"{source}: gateway: header_timeout and idle_timeout must be > 0")
     if config.bus.max_event_size < 4096:

@@ -178,6 +178,9 @@ class Facts:
     group: str = ""
     identity: tuple[str, ...] = ()
     removes: tuple[str, ...] = ()
+    # private: about the daemon itself (its logs, its API clients, its scheduler's commands),
+    # not about any namespace's objects: never shown to a reader limited to some namespaces
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,7 @@ class KindInfo:
     group: str = ""
     identity: tuple[str, ...] = ()
     removes: tuple[str, ...] = ()
+    private: bool = False
 
     @property
     def replay(self) -> bool:
@@ -259,7 +263,7 @@ def _register(cls: type[Event]) -> None:
     KINDS[name] = KindInfo(
         name=name, type=cls, publishers=publishers, api=facts.api, forwarded=facts.forwarded, peer=peer,
         replay_rank=facts.replay, replay_on_request=facts.replay_on_request, group=facts.group,
-        identity=identity, removes=tuple(facts.removes))
+        identity=identity, removes=tuple(facts.removes), private=facts.private)
     KIND_NAMES = tuple(sorted(KINDS))
 
 
@@ -468,7 +472,7 @@ class ZoneRecordDeleted(Event, kw_only=True):
 
 # Exec
 class Exec(Event, kw_only=True):
-    facts = Facts(publishers={"scheduler"}, api="root")
+    facts = Facts(publishers={"scheduler"}, api="root", private=True)
     command: str = ""
     node: str = ""
     origin: str = ""
@@ -478,13 +482,13 @@ class Exec(Event, kw_only=True):
 
 
 class ExecFailed(Exec, kw_only=True):
-    facts = Facts(publishers={"scheduler"}, api="root")
+    facts = Facts(publishers={"scheduler"}, api="root", private=True)
     duration: int = 0  # nanoseconds, as Go's time.Duration
     error: str = ""
 
 
 class ExecSuccess(Exec, kw_only=True):
-    facts = Facts(publishers={"scheduler"}, api="root")
+    facts = Facts(publishers={"scheduler"}, api="root", private=True)
     duration: int = 0
 
 
@@ -863,13 +867,13 @@ class ObjectStatusDone(Event, kw_only=True):
 
 # Event subscription
 class ClientSubscribed(Event, kw_only=True):
-    facts = Facts(publishers={"gateway"}, api="root")
+    facts = Facts(publishers={"gateway"}, api="root", private=True)
     at: str = ZERO_TIME
     name: str = ""
 
 
 class ClientUnsubscribed(Event, kw_only=True):
-    facts = Facts(publishers={"gateway"}, api="root")
+    facts = Facts(publishers={"gateway"}, api="root", private=True)
     at: str = ZERO_TIME
     name: str = ""
 
@@ -902,7 +906,7 @@ class SubscriptionQueueThreshold(Event, kw_only=True):
 class Log(Event, kw_only=True):
     """A log record at info level or above; `subsystem` is omd's addition."""
 
-    facts = Facts(publishers=EVERY_PROCESS, api="root")
+    facts = Facts(publishers=EVERY_PROCESS, api="root", private=True)
 
     message: str = ""
     level: str = ""

@@ -10,9 +10,11 @@ InstanceStatusUpdated {path, node, instance_status} with labels node, namespace,
 - InstanceConfigDeleted / ObjectDeleted of this node: InstanceStatusDeleted, state dropped.
 
 Posts for another node, with an invalid path or invalid status values are refused with a
-warning log record. The last status per path is kept in `var/lib/omd/istat/status.json`
-(written atomically on every change; a write the disk refuses is reported degraded and
-retried, omd.statefile): a restarted istat (kill -9) starts from it, publishes
+warning log record. The last status per path is kept in `var/lib/omd/istat/objects/<path>.json`, one file
+per object ('/' written '+'; written atomically on every change of that object, so a post
+costs the same however many objects there are; a former single `status.json` is loaded and
+migrated; a write the disk refuses is reported degraded and retried, omd.statefile): a
+restarted istat (kill -9) starts from it, publishes
 the frozen_at changes and the deletions of objects whose config file went away meanwhile,
 and nothing else, unless the journal does not hold this node's statuses yet (a new journal
 incarnation): then it publishes every status again (`publish_all`, see omd.daemon.runtime).
@@ -21,12 +23,14 @@ incarnation): then it publishes every status again (`publish_all`, see omd.daemo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import structlog
 
 from omd import frozen
+from omd.daemon import readiness
 from omd.statefile import StateFile
 from omd.daemon.runtime import Runtime, Subsystem
 from omd.errors import ValidationError
@@ -57,6 +61,27 @@ def check_status(status: InstanceStatus) -> None:
                              f"{sorted(STATUS_VALUES)}")
 
 
+def saved_statuses(paths: Paths) -> dict[str, dict[str, Any]] | None:
+    """istat's saved statuses (path -> {"status", "had_config"}) as another process reads them
+    (omon's snapshot); None when istat never saved any."""
+    out: dict[str, dict[str, Any]] | None = None
+    old = paths.lib / "istat" / "status.json"
+    try:
+        data = json.loads(old.read_text())
+        out = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        pass
+    objects = paths.lib / "istat" / "objects"
+    if objects.is_dir():
+        out = out or {}
+        for f in objects.glob("*.json"):
+            try:
+                out[f.stem.replace("+", "/")] = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced, or istat logs it when it loads
+    return out
+
+
 class Istat:
     """Instance statuses of this node, their persistence and publications."""
 
@@ -64,24 +89,64 @@ class Istat:
         self.paths = paths
         self.node = node
         self.pub = pub
-        self.file = paths.lib / "istat" / "status.json"
+        # one file per object (a post rewrites only its own); status.json is the former
+        # single file, loaded and migrated once
+        self.dir = paths.lib / "istat" / "objects"
+        self.old_file = paths.lib / "istat" / "status.json"
         # path -> {"status": instance status JSON, "had_config": bool}
         self.statuses: dict[str, dict[str, Any]] = {}
-        self.saver = StateFile(self.file, lambda: json.dumps(self.statuses).encode(), "istat/status.json")
+        self.savers: dict[str, StateFile] = {}  # path -> its file, for retries after a failure
         self._load()
 
+    def _file(self, p: str) -> Path:
+        return self.dir / (p.replace("/", "+") + ".json")  # '+' is in no object path
+
     def _load(self) -> None:
+        old: dict[str, dict[str, Any]] = {}
         try:
-            self.statuses = json.loads(self.file.read_text())
+            old = json.loads(self.old_file.read_text())
         except FileNotFoundError:
             pass
         except ValueError as exc:
-            log.warning("istat_state_unreadable", file=str(self.file), error=str(exc))
+            log.warning("istat_state_unreadable", file=str(self.old_file), error=str(exc))
+        self.statuses = dict(old) if isinstance(old, dict) else {}
+        for f in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else ():
+            try:
+                self.statuses[f.stem.replace("+", "/")] = json.loads(f.read_text())
+            except (OSError, ValueError) as exc:
+                log.warning("istat_state_unreadable", file=str(f), error=str(exc))
+        if old:
+            for p in old:
+                self._save(p)
+        if self.old_file.exists():
+            self.old_file.unlink()
 
-    def _save(self) -> None:
-        # A failed write (full or read-only disk) is reported degraded and retried by poll():
-        # the statuses in memory are still published.
-        self.saver.save()
+    def _save(self, p: str) -> None:
+        """Write (or remove, when no longer held) the file of object `p`. A failed write (full
+        or read-only disk) is reported degraded and retried by `retry_saves`: the statuses in
+        memory are still published."""
+        f = self._file(p)
+        if p not in self.statuses:
+            self.savers.pop(p, None)
+            try:
+                f.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("istat_state_not_removed", file=str(f), error=str(exc))
+            return
+        saver = self.savers.get(p)
+        if saver is None:
+            saver = self.savers[p] = StateFile(f, lambda p=p: json.dumps(self.statuses.get(p)).encode(),
+                                               f"istat/objects/{f.name}")
+        saver.save()
+
+    def retry_saves(self) -> None:
+        """Retry the files whose last write failed; still degraded while one is behind."""
+        dirty = [s for s in self.savers.values() if s.dirty]
+        for saver in dirty:
+            saver.retry()
+        behind = [s.error for s in self.savers.values() if s.error]
+        if dirty and behind:
+            readiness.health(behind[0])  # a recovered file's healthy must not hide the others
 
     def _publish(self, path: ObjectPath, status: InstanceStatus) -> None:
         self.pub.publish(InstanceStatusUpdated(path=str(path), node=self.node, instance_status=status),
@@ -92,22 +157,19 @@ class Istat:
 
     def resume(self) -> None:
         """After a restart: publish what changed while istat was not running."""
-        changed = False
         for p in sorted(self.statuses):
             path = ObjectPath.parse(p)
             if self.statuses[p].get("had_config") and not path.config_file(self.paths).exists():
                 self._delete(path)
-                changed = True
+                self._save(p)
                 continue
             status = self._status(p)
             at = frozen.instance_frozen_at(self.paths, path)
             if at != status.frozen_at:
                 status.frozen_at = at
                 self.statuses[p]["status"] = msgspec.to_builtins(status)
+                self._save(p)
                 self._publish(path, status)
-                changed = True
-        if changed:
-            self._save()
 
     def publish_all(self) -> None:
         """Publish every status held (a journal that lost them asked for the whole state)."""
@@ -134,7 +196,7 @@ class Istat:
         p = str(path)
         self.statuses[p] = {"status": msgspec.to_builtins(status),
                             "had_config": path.config_file(self.paths).exists()}
-        self._save()
+        self._save(p)
         self._publish(path, status)
 
     def on_frozen_file(self, msg: Message) -> None:
@@ -149,7 +211,7 @@ class Istat:
             return
         status.frozen_at = at
         self.statuses[p]["status"] = msgspec.to_builtins(status)
-        self._save()
+        self._save(p)
         self._publish(path, status)
 
     def on_deleted(self, msg: Message) -> None:
@@ -158,7 +220,7 @@ class Istat:
         p = data.get("path", "")
         if p in self.statuses and data.get("node", self.node) == self.node and "from" not in msg.labels:
             self._delete(ObjectPath.parse(p))
-            self._save()
+            self._save(p)
 
     def _delete(self, path: ObjectPath) -> None:
         del self.statuses[str(path)]
@@ -186,7 +248,7 @@ class IstatSubsystem(Subsystem):
         self.istat.publish_all()
 
     def poll(self) -> float:
-        self.istat.saver.retry()
+        self.istat.retry_saves()
         return super().poll()
 
     def on_message(self, msg: Message) -> None:

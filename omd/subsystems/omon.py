@@ -291,10 +291,9 @@ class Omon:
         for p, per_node in self.configs.items():
             if p not in seen:
                 per_node.pop(self.node, None)
-        try:
-            saved = json.loads((paths.lib / "istat" / "status.json").read_text())
-        except (OSError, ValueError):
-            saved = None
+        from omd.subsystems.istat import saved_statuses
+
+        saved = saved_statuses(paths)
         if isinstance(saved, dict):
             for per_node in self.instances.values():
                 per_node.pop(self.node, None)

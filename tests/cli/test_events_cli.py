@@ -558,3 +558,16 @@ def test_three_objects_up_driven_by_the_cli(node):
         r = _om(node, "node", "events", "--wait", "--duration", "20s", *args, "--template", template)
         assert r.returncode == 0, (name, r.stderr)
         assert " passed [" in r.stderr
+
+
+def test_post_status_refuses_bad_values_and_unknown_objects(node):
+    """A status value istat would drop is refused at the API (400 naming the field, exit 2), and a
+    status for an object with no config file here is refused (404), neither shows in the dataset."""
+    (node.paths.etc / "svc1.conf").write_text("[DEFAULT]\nnodes = *\n")
+    r = _om(node, "svc1", "post-status", "--avail", "sideways")
+    assert r.returncode == 2 and "instance_status.avail" in r.stderr and "sideways" in r.stderr, r
+    assert "Traceback" not in r.stderr
+    r = _om(node, "nosuchsvc", "post-status", "--avail", "up")
+    assert r.returncode == 1 and "no object 'nosuchsvc'" in r.stderr, r
+    r = _om(node, "svc1", "post-status", "--avail", "up")
+    assert r.returncode == 0 and r.stdout.startswith("svc1@"), r.stderr

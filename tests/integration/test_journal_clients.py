@@ -102,6 +102,7 @@ def test_omon_restart_loads_the_snapshot_and_republishes_nothing(node, zctx):
     _wait_subscribed(zctx, node, b"InstanceStatusUpdated\0")  # omon
     sub = ready_subscriber(zctx, node, [b"ObjectStatusUpdated\0", b"ClusterStatusUpdated\0"])
     try:
+        (node.paths.etc / "svc1.conf").write_text("")
         with _api(node) as c:
             r = c.post("/api/instance/status", json={"path": "svc1", "instance_status": {
                 "avail": "up", "overall": "up", "provisioned": "true"}})
@@ -196,6 +197,7 @@ def test_posts_answer_the_id_the_journal_gave_the_event(node, zctx):
         record = _record_of(zctx, node, body["id"])
         assert (record.id, record.kind, record.labels) == (body["id"], "NodeStatsUpdated", body["labels"])
         assert json.loads(record.data)["node_stats"]["score"] == 7
+        (node.paths.etc / "svc9.conf").write_text("")
         r = c.post("/api/instance/status", json={"path": "svc9", "instance_status": {"avail": "up"}})
         assert r.status_code == 200, r.text
         record = _record_of(zctx, node, r.json()["id"])

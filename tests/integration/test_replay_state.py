@@ -93,8 +93,7 @@ def test_journal_restart_forgets_state_nobody_republished(daemon):
         # While the journal cannot read, the object goes away: istat publishes the deletion,
         # which the stopped journal will not see once we kill it.
         (daemon.paths.etc / "svc1.conf").unlink()
-        wait_for(lambda: not (daemon.paths.lib / "istat" / "status.json").exists()
-                 or '"svc1"' not in (daemon.paths.lib / "istat" / "status.json").read_text(),
+        wait_for(lambda: not (daemon.paths.lib / "istat" / "objects" / "svc1.json").exists(),
                  what="istat dropped svc1")
     finally:
         os.kill(journal_pid, signal.SIGKILL)

@@ -71,3 +71,28 @@ def test_resume_publishes_only_what_changed(tmp_path):
     assert again.statuses["a"]["status"]["frozen_at"] == at and "b" not in again.statuses
     # "c" was posted without a config file: it is kept.
     assert "c" in again.statuses
+
+
+def test_one_file_per_object_and_the_old_file_is_migrated(tmp_path):
+    """A post writes only its object's file (not every status again), so its cost does not grow
+    with the number of objects; a former single status.json is loaded and migrated."""
+    import json
+    import time
+
+    paths = Paths.resolve(tmp_path)
+    old = paths.lib / "istat" / "status.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({f"ns1/svc/s{i}": {"status": {"avail": "up", "encap": {"c": {"x": "y" * 2000}}},
+                                                 "had_config": False} for i in range(2000)}))
+    istat = Istat(paths, "n1", FakePub())
+    assert len(istat.statuses) == 2000 and not old.exists()
+    assert (paths.lib / "istat" / "objects" / "ns1+svc+s7.json").exists()
+    t0 = time.perf_counter()
+    for _ in range(20):
+        istat.on_post(post("svc1", avail="up"))
+    per_post = (time.perf_counter() - t0) / 20
+    files = list((paths.lib / "istat" / "objects").glob("*.json"))
+    assert len(files) == 2001 and all(f.stat().st_size < 10_000 for f in files)
+    again = Istat(paths, "n1", FakePub())
+    assert again.statuses["svc1"]["status"]["avail"] == "up" and len(again.statuses) == 2001
+    assert per_post < 0.05, per_post  # rewriting all 2000 statuses (~4 MB) each time took far longer

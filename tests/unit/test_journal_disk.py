@@ -211,12 +211,13 @@ def test_istat_publishes_and_retries_when_its_disk_is_full(tmp_path: Path, healt
     monkeypatch.setattr(statefile.os, "fsync", _enospc)
     istat.on_post(post("svc1", avail="up"))
     assert pub.events and pub.events[-1][0] == "InstanceStatusUpdated"
-    assert istat.saver.dirty and health[-1].startswith("istat/status.json not durable: ENOSPC")
-    assert not list((paths.lib / "istat").glob("*.tmp"))
+    saver = istat.savers["svc1"]
+    assert saver.dirty and health[-1].startswith("istat/objects/svc1.json not durable: ENOSPC")
+    assert not list((paths.lib / "istat").rglob("*.tmp"))
     monkeypatch.setattr(statefile.os, "fsync", REAL_FSYNC)
-    istat.saver._next_try = 0.0
-    istat.saver.retry()
-    assert not istat.saver.dirty and health[-1] == ""
+    saver._next_try = 0.0
+    istat.retry_saves()
+    assert not saver.dirty and health[-1] == ""
     assert Istat(paths, "n1", FakePub()).statuses["svc1"]["status"]["avail"] == "up"
 
 

@@ -282,8 +282,17 @@ class Gateway:
             raise bad_request(str(exc), field="kind") from None
         except ValidationError as exc:
             raise bad_request(str(exc), field="data" + exc.path.removeprefix("$")) from None
+        from omd.model.scope import ScopeError, derive
+
         if not principal.is_root:
             _require_own_namespaces(principal, labels, data)
+        try:
+            # root too: a namespace label that is not its path's would show ns2's news to ns1
+            scope = derive(labels, data)
+        except ScopeError as exc:
+            raise bad_request(str(exc), field=exc.field) from None
+        if scope.namespace is not None and scope.path is not None:
+            labels = {**labels, "namespace": scope.namespace}
         labels = {"node": self.nodename, **labels}
         if not principal.is_root and labels["node"] != self.nodename:
             raise Problem(403, "Forbidden", f"the node label must be this node ({self.nodename!r}): "
@@ -305,11 +314,36 @@ class Gateway:
         status = body.get("instance_status")
         if not isinstance(status, dict):
             raise bad_request("`instance_status` must be an object", field="instance_status")
+        gw = self.config.gateway
+        size = len(msgspec.json.encode(status))
+        if size > gw.instance_status_max_size:
+            raise Problem(413, "Payload Too Large", f"instance_status is {size} bytes, more than "
+                          f"[gateway] instance_status_max_size ({gw.instance_status_max_size})",
+                          field="instance_status")
+        encap = status.get("encap")
+        if isinstance(encap, dict) and len(encap) > gw.instance_status_max_encap:
+            raise Problem(413, "Payload Too Large", f"instance_status.encap has {len(encap)} entries, more "
+                          f"than [gateway] instance_status_max_encap ({gw.instance_status_max_encap})",
+                          field="instance_status.encap")
         try:
             event = ev.from_builtins("InstanceStatusPost", {"path": path, "node": self.nodename,
                                                            "instance_status": status})
         except ValidationError as exc:
             raise bad_request(str(exc), field=exc.path.removeprefix("$.")) from None
+        from omd.subsystems.istat import check_status
+
+        try:
+            check_status(event.instance_status)
+        except ValueError as exc:
+            # istat would drop it after a 200: refuse it here, naming the field
+            field, _, _ = str(exc).partition(":")
+            raise bad_request(str(exc), field=field) from None
+        from omd.objects import ObjectPath
+
+        if not ObjectPath.parse(path).config_file(self.paths).exists():
+            # a status for an object this node has no config of would show in the cluster
+            # status as an object nobody can manage (and let an operator grow istat at will)
+            raise Problem(404, "Not Found", f"no object {path!r} on this node (no config file)", field="path")
         labels = {"namespace": namespace, "path": path, "node": self.nodename, "origin": "api"}
         eid = await self.publish_journaled(event, labels)
         return web.json_response({"path": path, "node": self.nodename, "id": eid, "published": True})

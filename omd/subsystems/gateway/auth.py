@@ -42,6 +42,11 @@ class Principal:
     def is_root(self) -> bool:
         return self.role == "root"
 
+    @property
+    def sees_all(self) -> bool:
+        """True when no namespace limits this principal (root, or a token for `*`)."""
+        return self.is_root or "*" in self.namespaces
+
     def has_role(self, role: str) -> bool:
         """True when this principal's role is `role` or stronger."""
         return ROLES.index(self.role) >= ROLES.index(role)

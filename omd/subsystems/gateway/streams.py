@@ -29,6 +29,8 @@ from omd.subsystems.gateway.auth import Principal
 from omd.subsystems.gateway.feed import Feed, FeedEvent, label
 from omd.subsystems.journal.protocol import Events
 
+PRIVATE_KINDS = frozenset(name for name, info in KINDS.items() if info.private)
+
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 
@@ -69,9 +71,11 @@ class Stream:
 
     # ------------------------------------------------------------------ selection
 
-    def visible(self, namespace: str | None, path: str | None) -> bool:
-        """Namespace grants and the object selector."""
+    def visible(self, namespace: str | None, path: str | None, kind: str = "") -> bool:
+        """Namespace grants, private kinds and the object selector."""
         if not self.principal.can_see(namespace):
+            return False
+        if kind in PRIVATE_KINDS and not self.principal.sees_all:
             return False
         if self.selector and path is not None:
             return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.selector)
@@ -81,13 +85,13 @@ class Stream:
         """True when `ev` passes this stream's filters, grants and selector."""
         if self.kinds is not None and ev.kind not in self.kinds:
             return False
-        return self.visible(ev.namespace, ev.path) and self.matcher.match(ev.topic, ev.data)
+        return self.visible(ev.namespace, ev.path, ev.kind) and self.matcher.match(ev.topic, ev.data)
 
     # ------------------------------------------------------------------ feed side
 
     def push(self, ev: FeedEvent) -> None:
         """Queue one live event the bank matched; never blocks (called by the feed)."""
-        if self.overflowed or self.lost_reason or not self.visible(ev.namespace, ev.path):
+        if self.overflowed or self.lost_reason or not self.visible(ev.namespace, ev.path, ev.kind):
             return
         depth = len(self.queue)
         if depth >= self.queue_size:
