@@ -63,8 +63,7 @@ def test_kill_9_of_the_zygote_stops_no_subsystem_and_restarts_still_work(daemon)
     before = {name: sub["pid"] for name, sub in daemon.status()["subsystems"].items()}
     zygote = _zygote_pid(daemon)
     os.kill(zygote, signal.SIGKILL)
-    wait_for(lambda: not Path(f"/proc/{zygote}").exists() or _stat(zygote)[0] == "Z", timeout=10,
-             what="zygote gone")
+    wait_for(lambda: (_stat_or_none(zygote) or ("Z", 0))[0] == "Z", timeout=10, what="zygote gone")
     os.kill(before["nmon"], signal.SIGKILL)
     wait_for(lambda: (daemon.status()["subsystems"]["nmon"]["pid"] not in (0, before["nmon"])
                       and daemon.status()["subsystems"]["nmon"]["state"] == "running"),
@@ -79,11 +78,7 @@ def test_kill_9_of_the_zygote_stops_no_subsystem_and_restarts_still_work(daemon)
 
 
 def _is_zombie_child(pid: int, parent: int) -> bool:
-    try:
-        state, ppid = _stat(pid)
-    except (OSError, IndexError):
-        return False
-    return ppid == parent and state == "Z"
+    return _stat_or_none(pid) == ("Z", parent)
 
 
 def test_an_orphaned_descendant_is_reaped_by_the_supervisor(daemon_factory, tmp_path):
@@ -99,9 +94,22 @@ def test_an_orphaned_descendant_is_reaped_by_the_supervisor(daemon_factory, tmp_
              what="three runs of the job")
     orphans = [int(p) for p in marker.read_text().split()[:3]]
     for pid in orphans:  # each one, once its sleep ended, is gone: not a zombie of ours
-        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists() or _stat(pid)[1] != supervisor,
-                 timeout=10, what=f"orphan {pid} reaped")
+        wait_for(lambda pid=pid: _parent_or_none(pid) != supervisor, timeout=10, what=f"orphan {pid} reaped")
     assert any(e["event"] == "orphan_reaped" for e in map(_json, d.log().splitlines()) if e)
+
+
+def _stat_or_none(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of `pid`, None once it is gone (reaped)."""
+    try:
+        return _stat(pid)
+    except (OSError, IndexError):
+        return None
+
+
+def _parent_or_none(pid: int) -> int | None:
+    """The parent of `pid`, None once it is gone (reaped)."""
+    found = _stat_or_none(pid)
+    return found[1] if found else None
 
 
 def _json(line: str) -> dict:
