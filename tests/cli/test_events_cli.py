@@ -510,6 +510,14 @@ def test_freeze_commands_drive_the_wait_templates(node):
             "--template", "{{if setSuccess (not .data.cluster_status.is_frozen)}}{{end}}")
     assert r.returncode == 0, r.stderr
     assert _om(node, "node", "unfreeze").stdout.endswith("was not frozen\n")
+    r = _om(node, "ns1/svc/nosuch", "freeze")  # no config on this node: refused, no flag
+    assert r.returncode == 1 and "no object 'ns1/svc/nosuch' on this node" in r.stderr, r.stderr
+    assert not (node.paths.lib / "namespaces" / "ns1" / "svc" / "nosuch" / "frozen").exists()
+    from omd.objects import ObjectPath
+
+    cfg = ObjectPath.parse("ns1/svc/web").config_file(node.paths)
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("[DEFAULT]\nnodes = *\n")
     r = _om(node, "ns1/svc/web", "freeze")
     assert r.returncode == 0 and r.stdout.startswith("ns1/svc/web@"), r.stderr
     assert (node.paths.lib / "namespaces" / "ns1" / "svc" / "web" / "frozen").exists()

@@ -383,6 +383,11 @@ class Gateway:
         if not principal.can_see(path.namespace):
             raise Problem(403, "Forbidden", f"no role on namespace {path.namespace!r}")
         if m["action"] == "freeze":
+            if not path.config_file(self.paths).exists():
+                # a flag for an object this node has no config of would make a phantom object
+                # in the cluster status; unfreeze stays allowed, to remove such a flag
+                raise Problem(404, "Not Found", f"no object {str(path)!r} on this node (no config file)",
+                              field="path")
             at = frozen.freeze_instance(self.paths, path)
             return web.json_response({"path": str(path), "node": self.nodename, "frozen_at": at})
         changed = frozen.unfreeze_instance(self.paths, path)
