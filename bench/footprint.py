@@ -108,7 +108,7 @@ def measure(zygote: bool, events: int) -> dict[str, float]:
         assert pub.wait_ready(10)
         for i in range(events):
             ev = InstanceStatusUpdated(node="n1", path=f"svc{i % 500}",
-                                       labels={"node": "n1", "path": f"svc{i % 500}"},
+                                       labels={"namespace": "root", "node": "n1", "path": f"svc{i % 500}"},
                                        instance_status=InstanceStatus(avail="up" if i % 2 else "down"))
             pub.publish_raw("InstanceStatusUpdated", ev.labels, wire.encode_data(ev))
             if i % 1000 == 999:

@@ -89,6 +89,24 @@ def test_data_labels_and_namespace_must_agree_with_the_topic():
                   _compact(dict(good, labels=lying, path="ns2/svc/db"))) == "labels"
 
 
+def test_the_path_label_must_name_the_data_path_and_carry_its_namespace():
+    """The forgeries of the hardening issue, at the journal (the one place every event passes):
+    a path label without a namespace label (readers are filtered on the namespace label, so
+    it reached every namespace), and a path label naming another object than data.path."""
+    _, _, _, meta, _ = _stats_event()
+    unlabelled = {"node": "n1", "path": "ns2/svc/b"}
+    data = {"labels": unlabelled, "node": "n1", "path": "ns2/svc/b", "instance_status": {}}
+    assert _check("InstanceStatusUpdated", unlabelled, encode_topic("InstanceStatusUpdated", unlabelled), meta,
+                  _compact(data)) == "labels"
+    crossed = {"namespace": "ns1", "node": "n1", "path": "ns1/svc/a"}
+    data = {"labels": crossed, "node": "n1", "path": "ns1/svc/b", "instance_status": {}}
+    assert _check("InstanceStatusUpdated", crossed, encode_topic("InstanceStatusUpdated", crossed), meta,
+                  _compact(data)) == "labels"
+    invalid = {"namespace": "root", "node": "n1", "path": "Bad Path"}
+    assert _check("ObjectDeleted", invalid, encode_topic("ObjectDeleted", invalid), meta,
+                  _compact({"labels": invalid, "path": "Bad Path", "node": "n1"})) == "labels"
+
+
 def test_events_above_the_maximum_size_are_refused():
     """topic + meta + data above max_event_size is refused with cause too_large."""
     kind, labels, topic, meta, data = _stats_event(pad="x" * 5000)

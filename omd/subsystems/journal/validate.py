@@ -9,8 +9,10 @@ a stable token, or None:
 - `meta`: `at` is not an RFC 3339 UTC time (anything that could end an SSE field is refused);
 - `data`: not valid JSON for the kind's schema, or JSON with a raw CR or LF (compact JSON has
   none, and the data is framed as one SSE `data:` line);
-- `labels`: the data's `labels` differ from the topic's, or its `path` names another
-  namespace than the `namespace` label (access is decided on the topic's labels).
+- `labels`: the data's `labels` differ from the topic's, the `path` label and the data's
+  `path` name different objects, a path is invalid, or the event names an object without
+  the `namespace` label of its path (access is decided on the topic's labels:
+  omd.model.scope).
 
 Unknown kinds are refused earlier, by the bus Subscriber (`unknown_kind`): an event of a kind
 this version does not know has no schema to hold it to. Unknown *fields* are tolerated.
@@ -27,19 +29,13 @@ import msgspec
 
 from omd.errors import FrameError, UnknownKindError, ValidationError
 from omd.model.events import KINDS, decode_data
+from omd.model.scope import ScopeError, derive
 from omd.model.wire import decode_topic
 
 DEFAULT_MAX_EVENT_SIZE = 1 << 20
 # RFC 3339 as the wire format writes it (UTC, optional fraction); nothing else can be framed.
 _AT = re.compile(rb"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)\Z")
 _decode = msgspec.json.Decoder().decode
-
-
-def _path_namespace(path: str) -> str:
-    """The namespace of an object path (`svc1`, `vol/v1`: root; `ns1/svc/web`: ns1), as
-    omd.objects.ObjectPath.parse reads it, without refusing names it would refuse."""
-    parts = path.split("/")
-    return parts[0] if len(parts) == 3 else "root"
 
 
 def check_data(kind: str, labels: dict[str, str], data: bytes) -> str | None:
@@ -60,16 +56,20 @@ def check_data(kind: str, labels: dict[str, str], data: bytes) -> str | None:
             obj = _decode(data)
             if not isinstance(obj, dict):
                 return "data"
-            data_labels, path = obj.get("labels"), obj.get("path")
+            # `path` is an object path only for the kinds that declare one (a Log record's
+            # `path` may be a file)
+            data_labels = obj.get("labels")
+            path = obj.get("path") if info is not None and "path" in info.type.__struct_fields__ else None
     except (ValidationError, UnknownKindError, msgspec.DecodeError):
         return "data"
     if (data_labels or {}) != labels:
         return "labels"
-    namespace = labels.get("namespace")
-    if namespace is not None:
-        for named in (path, labels.get("path")):
-            if isinstance(named, str) and named and namespace != _path_namespace(named):
-                return "labels"
+    try:
+        scope = derive(labels, {"path": path} if isinstance(path, str) else None)
+    except ScopeError:
+        return "labels"
+    if scope.path is not None and "namespace" not in labels:
+        return "labels"  # readers are filtered on the topic's namespace: it must say it
     return None
 
 
