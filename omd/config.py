@@ -95,6 +95,9 @@ class GatewaySection(Section):
     tokens: list[TokenEntry] = []
     # Recent events kept for Last-Event-ID resumes.
     ring_size: int = 10000
+    # ... and at most this many bytes of them (the oldest go first): large events cannot
+    # take the journal's memory with them.
+    ring_max_bytes: int = 128 << 20
     # Seconds between SSE comment lines on idle streams.
     keepalive_interval: float = 15.0
     # Events queued per stream before the client is cut off with a gap event.
@@ -228,6 +231,8 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: gateway.tokens[{i}].role: {token.role!r} is not one of guest, operator, admin, root")
         if len(token.token) < 8:
             raise ConfigError(f"{source}: gateway.tokens[{i}].token: must be at least 8 characters")
+    if gw.ring_max_bytes < 1 << 20:
+        raise ConfigError(f"{source}: gateway: ring_max_bytes must be at least 1048576 (1 MiB)")
     if gw.ring_size < 1 or gw.stream_queue_size < 1 or gw.keepalive_interval <= 0:
         raise ConfigError(f"{source}: gateway: ring_size and stream_queue_size must be >= 1, keepalive_interval > 0")
     if gw.max_connections < 1 or gw.max_connections_per_peer < 1:

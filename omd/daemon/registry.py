@@ -63,7 +63,7 @@ KINDS: dict[str, SubsystemKind] = {
     kind.name: kind for kind in (
         SubsystemKind("bus", "omd.subsystems.bus", ("bus",), ("bus-in.sock", "bus-out.sock"),
                       doc="the XSUB/XPUB proxy every event goes through"),
-        SubsystemKind("journal", "omd.subsystems.journal", ("gateway.ring_size", "bus.max_event_size"),
+        SubsystemKind("journal", "omd.subsystems.journal", ("gateway.ring_size", "gateway.ring_max_bytes", "bus.max_event_size"),
                       ("journal.sock", "journal-out.sock"),
                       doc="event ids, the ring of recent events and the compacted log"),
         SubsystemKind("gateway", "omd.subsystems.gateway", ("gateway",), ("api.sock",),

@@ -91,6 +91,24 @@ def test_since_at_the_edges_of_the_ring(paths):
     journal.close()
 
 
+def test_ring_is_bounded_in_bytes_too(paths):
+    """`ring_max_bytes` drops the oldest events first, keeps ids contiguous (a resume before
+    them is a gap) and always keeps the newest event, whatever its size."""
+    journal = Journal(paths, ring_size=1000, ring_max_bytes=4096)
+    base = journal.ids.first
+    for i in range(40):
+        _event(journal, f"n{i}", seq=i + 1)
+    ids = [i for i, _ in journal.ring]
+    assert ids == list(range(ids[0], base + 40)) and 1 < len(ids) < 40
+    assert journal.ring_bytes == sum(len(r) for _, r in journal.ring) <= 4096
+    assert isinstance(journal.since(base), Gap) and not isinstance(journal.since(ids[0] - 1), Gap)
+    assert journal.stats()["ring_bytes"] == journal.ring_bytes
+    journal.ring_max_bytes = 10  # smaller than any event: the newest stays
+    _event(journal, "big", seq=41)
+    assert [i for i, _ in journal.ring] == [base + 40]
+    journal.close()
+
+
 def test_since_on_an_empty_ring(paths):
     """With no event yet, `since` the last id is an empty answer and anything else a gap."""
     (paths.lib / "journal").mkdir(parents=True)

@@ -152,6 +152,7 @@ class Metrics(Collector):
             "first_id": "Id of the oldest event in the journal's ring",
             "incarnation_first_id": "First id of the running journal incarnation",
             "ring": "Events in the journal's ring",
+            "ring_bytes": "Bytes of the events in the journal's ring ([gateway] ring_max_bytes bounds it)",
             "state": "Entries in the journal's replayed state",
         }
         for key, doc in known.items():

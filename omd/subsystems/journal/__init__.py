@@ -254,7 +254,7 @@ class Journal:
     """
 
     def __init__(self, paths: Paths, ring_size: int, nodename: str = "",
-                 max_event_size: int = validate.DEFAULT_MAX_EVENT_SIZE) -> None:
+                 max_event_size: int = validate.DEFAULT_MAX_EVENT_SIZE, ring_max_bytes: int = 128 << 20) -> None:
         self.nodename = nodename
         self.max_event_size = max_event_size
         self.refused: dict[str, int] = {}  # cause -> events refused (validate.check)
@@ -266,7 +266,10 @@ class Journal:
                 tmp.unlink()
             except OSError:
                 pass
-        self.ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)  # (id, packed record)
+        self.ring: deque[tuple[int, bytes]] = deque()  # (id, packed record), ids contiguous
+        self.ring_size = ring_size
+        self.ring_max_bytes = ring_max_bytes
+        self.ring_bytes = 0
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
         self.seqs: dict[tuple[str, str], int] = {}
@@ -390,8 +393,17 @@ class Journal:
         eid = self.ids.take()
         data = msgspec.json.encode({"labels": NOTICE_LABELS, "error": error, "cause": cause, **fields})
         record = pack_record(eid, "SubscriptionError", NOTICE_TOPIC, rfc3339_ns(), data, b"", 0)
-        self.ring.append((eid, record))
+        self._keep(eid, record)
         self.notices.append(record)
+
+    def _keep(self, eid: int, record: bytes) -> None:
+        """Append to the ring; drop the oldest beyond `ring_size` events or `ring_max_bytes`
+        (the newest is always kept, whatever its size)."""
+        ring = self.ring
+        ring.append((eid, record))
+        self.ring_bytes += len(record)
+        while len(ring) > 1 and (len(ring) > self.ring_size or self.ring_bytes > self.ring_max_bytes):
+            self.ring_bytes -= len(ring.popleft()[1])
 
     def bus_gap(self, pub: str, kind: str, missed: int) -> None:
         """The bus Subscriber saw a seq gap: `missed` events of `kind` from `pub` were lost."""
@@ -488,7 +500,7 @@ class Journal:
         """
         eid = self.ids.take()
         record = pack_record(eid, kind, topic, at, data, pub.encode(), seq)
-        self.ring.append((eid, record))
+        self._keep(eid, record)
         self.count += 1
         try:
             changed = self.state.apply(eid, kind, topic, meta, data)
@@ -573,7 +585,8 @@ class Journal:
     def stats(self) -> dict[str, int]:
         """Counters for `stats` and the logs."""
         return {"events": self.count, "first_id": self.ring[0][0] if self.ring else self.ids.last + 1,
-                "last_id": self.ids.last, "ring": len(self.ring), "state": len(self.state),
+                "last_id": self.ids.last, "ring": len(self.ring), "ring_bytes": self.ring_bytes,
+                "state": len(self.state),
                 "incarnation_first_id": self.ids.first, "confirmed": sorted(self.confirmed),
                 "refused": dict(self.refused), "bus_gaps": self.bus_gaps, "bus_missed": self.bus_missed,
                 "durable": self.disk_error is None, "disk_error": self.disk_error or "",
@@ -684,7 +697,8 @@ def run(rt: "Runtime") -> int:
     """Number, keep and serve bus events until SIGTERM/SIGINT."""
     config, paths = rt.config, rt.paths
     try:
-        journal = Journal(paths, config.gateway.ring_size, config.nodename, config.bus.max_event_size)
+        journal = Journal(paths, config.gateway.ring_size, config.nodename, config.bus.max_event_size,
+                          config.gateway.ring_max_bytes)
     except IdbaseError as exc:
         log.critical("journal_refused_to_start", error=str(exc))
         return EXIT_REFUSED
