@@ -946,6 +946,17 @@ def event_type(name: str) -> type[Event]:
     return kind_info(name).type
 
 
+def identity_of_event(info: KindInfo, event: Event) -> tuple[str, ...]:
+    """`identity_of` read from a decoded event (the same values as from its JSON data)."""
+    values = []
+    for name in info.identity:
+        if name.startswith("labels."):
+            values.append(str((event.labels or {}).get(name[7:], "")))
+        else:
+            values.append(str(getattr(event, name, "")))  # identity fields are str, default ""
+    return tuple(values)
+
+
 def identity_of(info: KindInfo, data: dict[str, Any]) -> tuple[str, ...]:
     """The identity values of a decoded state or Deleted event's data (`labels.x` reads labels)."""
     values = []

@@ -16,21 +16,34 @@ from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 
-from omd.model.events import KINDS, identity_of
+from omd.model.events import KINDS, identity_of, identity_of_event
 
 _decode = msgspec.json.Decoder().decode
 
 
-@dataclass(slots=True)
 class Entry:
-    """One retained state event: its id, frames and decoded data."""
+    """One retained state event: its id, frames and decoded data (`obj`, decoded when first
+    read: the journal keeps entries it never reads, and decoding is most of its cost)."""
 
-    id: int
-    kind: str
-    topic: bytes
-    meta: bytes
-    data: bytes
-    obj: dict[str, Any]
+    __slots__ = ("id", "kind", "topic", "meta", "data", "_obj")
+
+    def __init__(self, id: int, kind: str, topic: bytes, meta: bytes, data: bytes,
+                 obj: dict[str, Any] | None = None) -> None:
+        self.id, self.kind, self.topic, self.meta, self.data, self._obj = id, kind, topic, meta, data, obj
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self._obj is None:
+            decoded = _decode(self.data)
+            self._obj = decoded if isinstance(decoded, dict) else {}
+        return self._obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and (self.id, self.kind, self.topic, self.meta, self.data) == (
+            other.id, other.kind, other.topic, other.meta, other.data)
+
+    def __repr__(self) -> str:
+        return f"Entry(id={self.id}, kind={self.kind!r})"
 
 
 class CompactedLog:
@@ -42,11 +55,19 @@ class CompactedLog:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def apply(self, id: int, kind: str, topic: bytes, meta: bytes, data: bytes) -> bool:
-        """Fold one event in; True when the log changed. Non-state kinds are ignored."""
+    def apply(self, id: int, kind: str, topic: bytes, meta: bytes, data: bytes, event: Any = None) -> bool:
+        """Fold one event in; True when the log changed. Non-state kinds are ignored.
+
+        `event`: the data already decoded to its kind's Struct (by the journal's check), so
+        that the identity is read from it and the data is not decoded a second time.
+        """
         info = KINDS.get(kind)
         if info is None:
             return False
+        if info.is_state and event is not None and type(event) is info.type:
+            key = (info.group, identity_of_event(info, event))
+            self._entries[key] = Entry(id, kind, topic, meta, data)
+            return True
         if info.is_state:
             obj = _decode(data)
             if not isinstance(obj, dict):

@@ -295,3 +295,25 @@ def test_fresh_root_starts_at_one(paths):
     """No id file and no state: a new node starts at id 1."""
     alloc = IdAllocator(paths.lib / "journal" / "idbase", copy=paths.lib / "journal.idbase")
     assert alloc.take() == 1
+
+
+def test_the_state_key_from_the_checked_event_is_the_key_from_its_json():
+    """The journal folds a checked event into its state by the typed event the check decoded
+    (one decode per event); the key must be the one the JSON gives, which the state files'
+    load uses, or a restart would keep two entries for one identity."""
+    from omd.model.events import KINDS, decode_data, identity_of, identity_of_event
+
+    samples = {
+        "InstanceStatusUpdated": {"labels": {"namespace": "ns1", "node": "n1", "path": "ns1/svc/a"},
+                                  "path": "ns1/svc/a", "node": "n1"},
+        "NodeStatsUpdated": {"labels": {"node": "n2"}, "node": "n2"},
+        "NodeStatusUpdated": {"labels": {"node": "n3"}},  # node left out: both give ""
+    }
+    for kind, data in samples.items():
+        info = KINDS[kind]
+        event = decode_data(kind, _compact(data))
+        assert identity_of_event(info, event) == identity_of(info, data), kind
+    for kind, info in KINDS.items():  # every identity field is a str defaulting to ""
+        for name in info.identity:
+            if not name.startswith("labels."):
+                assert getattr(info.type(), name) == "", (kind, name)

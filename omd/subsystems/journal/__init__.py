@@ -270,6 +270,7 @@ class Journal:
         self.ring_size = ring_size
         self.ring_max_bytes = ring_max_bytes
         self.ring_bytes = 0
+        self.decoded: Any = None  # the typed event accept() decoded, taken by the next record()
         self.state_file = self.dir / "state.json"
         self.log_file = self.dir / "state.log"
         self.seqs: dict[tuple[str, str], int] = {}
@@ -479,7 +480,8 @@ class Journal:
         elif not self.ids.available and not self._reserve_ids():
             cause = "not_durable"  # an id not reserved on disk could be issued again after a crash
         else:
-            cause = validate.check(kind, labels, topic, meta, at, data, self.max_event_size)
+            cause, self.decoded = validate.check_decoded(kind, labels, topic, meta, at, data,
+                                                          self.max_event_size)
         if cause is None:
             return True
         self.refused[cause] = self.refused.get(cause, 0) + 1
@@ -502,8 +504,9 @@ class Journal:
         record = pack_record(eid, kind, topic, at, data, pub.encode(), seq)
         self._keep(eid, record)
         self.count += 1
+        decoded, self.decoded = self.decoded, None  # what accept() decoded for this event
         try:
-            changed = self.state.apply(eid, kind, topic, meta, data)
+            changed = self.state.apply(eid, kind, topic, meta, data, decoded)
         except (ValueError, TypeError, AttributeError) as exc:  # malformed data of a state kind
             log.warning("journal_state_skip", kind=kind, error=str(exc))
             return record

@@ -45,9 +45,16 @@ def check_data(kind: str, labels: dict[str, str], data: bytes) -> str | None:
     schema, so that the dataset cannot be poisoned; the others only as JSON objects (the
     typed decoding costs three times as much, and their data is served as it is).
     """
+    return check_data_decoded(kind, labels, data)[0]
+
+
+def check_data_decoded(kind: str, labels: dict[str, str], data: bytes) -> tuple[str | None, Any]:
+    """`check_data`, and the typed event it decoded for the kinds that reach the compacted
+    log (None for the others): the journal folds it into its state without decoding again."""
     if b"\n" in data or b"\r" in data:
-        return "data"
+        return "data", None
     info = KINDS.get(kind)
+    event = None
     try:
         if info is not None and (info.is_state or info.removes or kind == "ForgetPeer"):
             event = decode_data(kind, data)
@@ -55,32 +62,39 @@ def check_data(kind: str, labels: dict[str, str], data: bytes) -> str | None:
         else:
             obj = _decode(data)
             if not isinstance(obj, dict):
-                return "data"
+                return "data", None
             # `path` is an object path only for the kinds that declare one (a Log record's
             # `path` may be a file)
             data_labels = obj.get("labels")
             path = obj.get("path") if info is not None and "path" in info.type.__struct_fields__ else None
     except (ValidationError, UnknownKindError, msgspec.DecodeError):
-        return "data"
+        return "data", None
     if (data_labels or {}) != labels:
-        return "labels"
-    try:
-        scope = derive(labels, {"path": path} if isinstance(path, str) else None)
-    except ScopeError:
-        return "labels"
-    if scope.path is not None and "namespace" not in labels:
-        return "labels"  # readers are filtered on the topic's namespace: it must say it
-    return None
+        return "labels", None
+    if path or "path" in labels or "namespace" in labels:  # most events name no object
+        try:
+            scope = derive(labels, {"path": path} if isinstance(path, str) else None)
+        except ScopeError:
+            return "labels", None
+        if scope.path is not None and "namespace" not in labels:
+            return "labels", None  # readers are filtered on the topic's namespace: it must say it
+    return None, event
 
 
 def check(kind: str, labels: dict[str, str], topic: bytes, meta: bytes, at: str, data: bytes,
           max_size: int) -> str | None:
     """The cause for refusing a bus event (module docstring), or None when it is accepted."""
+    return check_decoded(kind, labels, topic, meta, at, data, max_size)[0]
+
+
+def check_decoded(kind: str, labels: dict[str, str], topic: bytes, meta: bytes, at: str, data: bytes,
+                  max_size: int) -> tuple[str | None, Any]:
+    """`check`, and the typed event it decoded (see `check_data_decoded`)."""
     if len(topic) + len(meta) + len(data) > max_size:
-        return "too_large"
+        return "too_large", None
     if not _AT.match(at.encode(errors="replace")):
-        return "meta"
-    return check_data(kind, labels, data)
+        return "meta", None
+    return check_data_decoded(kind, labels, data)
 
 
 def check_row(row: Any) -> str | None:
