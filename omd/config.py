@@ -380,22 +380,44 @@ def parse(text: str, source: str = "<config>") -> Config:
     return config
 
 
-def load(paths: Paths) -> Config:
-    """Read `etc/omd/omd.toml` under the root, or the embedded defaults when it does not exist."""
+def load(paths: Paths, warnings: list[str] | None = None) -> Config:
+    """Read `etc/omd/omd.toml` under the root, or the embedded defaults when it does not exist.
+
+    The file, its directories and the jobs' executables must be safe from other users
+    (omd.filemodes): else a `ConfigError` names the file and its mode. Warnings (secrets that
+    others can read) go to `warnings` when given, else to the log.
+    """
+    from . import filemodes
+
     path = paths.config_file
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return parse("", source=f"{path} (embedded defaults)")
+        config = parse("", source=f"{path} (embedded defaults)")
+        exists = False
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse(text, source=str(path))
+    else:
+        config = parse(text, source=str(path))
+        exists = True
+    found = filemodes.check_config(config, path, exists)
+    if warnings is not None:
+        warnings.extend(found)
+    else:
+        import structlog
+
+        for text in found:
+            structlog.get_logger().warning("config_file_mode", warning=text)
+    return config
 
 
 def ensure_secret(paths: Paths) -> str:
     """The cluster secret, generated on first use and stored with mode 0600."""
+    from .filemodes import check_secret_file
+
     path: Path = paths.secret_file
     try:
+        check_secret_file(path)
         return path.read_text().strip()
     except FileNotFoundError:
         pass

@@ -58,10 +58,13 @@ def cli(ctx: click.Context, root: str | None, check_config: bool) -> None:
     """
     ctx.obj = Paths.resolve(root)
     if check_config:
+        warnings: list[str] = []
         try:
-            config = load(ctx.obj)
+            config = load(ctx.obj, warnings)
         except OmdError as exc:
             raise DaemonCommandError(exc) from None
+        for text in warnings:
+            click.echo(f"warning: {text}", err=True)
         click.echo(f"{ctx.obj.config_file}: ok (node {config.nodename})")
         ctx.exit(0)
     if ctx.invoked_subcommand is None:

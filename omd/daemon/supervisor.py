@@ -828,8 +828,11 @@ class Supervisor:
 
 def serve(paths: Paths) -> int:
     """Entry point of `omd run`: load the config and supervise; returns the exit code."""
-    config = configmod.load(paths)
+    warnings: list[str] = []
+    config = configmod.load(paths, warnings)
     logs.configure("daemon", config.log.level, config.log.format)
+    for text in warnings:
+        log.warning("config_file_mode", warning=text)
     return Supervisor(config, paths).run()
 
 

@@ -192,7 +192,7 @@ class Nmon:
     def reload(self) -> None:
         """SIGHUP: re-read the configuration file, publish the node config (and status)."""
         try:
-            new = configmod.load(self.paths)
+            new = configmod.load(self.paths, warnings=[])  # the supervisor logs them
         except ConfigError as exc:
             log.error("nmon_reload_failed", error=str(exc), kept="running configuration")
             return
