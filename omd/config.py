@@ -12,6 +12,7 @@ from __future__ import annotations
 import grp
 import os
 import secrets
+import re
 import socket
 import ssl
 import stat
@@ -203,7 +204,15 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("auto", "json", "console")
 
 
+# A node name is a DNS label (RFC 1123): it is a label value of every event, a peer's name on
+# the heartbeat links and a host name.
+_NODE_NAME = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?$")
+
+
 def _check(config: Config, source: str) -> None:
+    if config.node.name and not _NODE_NAME.match(config.node.name):
+        raise ConfigError(f"{source}: node.name: {config.node.name!r} is not a node name: 1 to 63 letters, "
+                          "digits and dashes, not starting or ending with a dash")
     if config.log.level not in LOG_LEVELS:
         raise ConfigError(f"{source}: log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
     if config.log.format not in LOG_FORMATS:

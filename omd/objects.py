@@ -134,8 +134,26 @@ def path_of_config_file(paths: Paths, file: Path) -> ObjectPath | None:
         return None
 
 
+_ignored_logged: set[str] = set()  # config files named against the rules, logged once each
+
+
+def _log_ignored(file: Path) -> None:
+    if str(file) in _ignored_logged or len(_ignored_logged) > 10000:
+        return
+    _ignored_logged.add(str(file))
+    import structlog
+
+    structlog.get_logger().warning(
+        "object_config_ignored", file=str(file),
+        reason="not an object's config file: names are lowercase letters, digits, dashes and dots "
+               "(etc/<name>.conf, etc/<kind>/<name>.conf, etc/namespaces/<ns>/<kind>/<name>.conf)")
+
+
 def iter_config_files(paths: Paths) -> Iterator[tuple[ObjectPath, Path]]:
-    """Every object config file under the root, with its object path (sorted, deterministic)."""
+    """Every object config file under the root, with its object path (sorted, deterministic).
+
+    A `.conf` file whose name or place makes no object path is skipped, with a warning once
+    per file (a silently ignored object is worse than a refused one)."""
     etc = paths.etc
     candidates: list[Path] = []
     if etc.is_dir():
@@ -146,7 +164,9 @@ def iter_config_files(paths: Paths) -> Iterator[tuple[ObjectPath, Path]]:
         candidates += (etc / "namespaces").glob("*/*/*.conf")
     for file in sorted(candidates):
         path = path_of_config_file(paths, file)
-        if path is not None and file.is_file():
+        if path is None:
+            _log_ignored(file)
+        elif file.is_file():
             yield path, file
 
 

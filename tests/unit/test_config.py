@@ -202,3 +202,14 @@ def test_load_refuses_a_config_whose_cert_is_gone(tls_files, tmp_path):
     cert.unlink()
     with pytest.raises(ConfigError, match=f"{paths.config_file}: gateway.tls_cert: {cert}: no such file"):
         config.load(paths)
+
+
+@pytest.mark.parametrize("name", ["bad name!", "-n1", "n1-", "n_1", "a" * 64, "n1.example.com"])
+def test_a_node_name_that_is_not_a_dns_label_is_refused(name):
+    with pytest.raises(ConfigError, match="node.name: .* is not a node name: 1 to 63 letters"):
+        config.parse(f'[node]\nname = "{name}"\n', "omd.toml")
+
+
+@pytest.mark.parametrize("name", ["n1", "node-2", "N3", "a" * 63])
+def test_dns_label_node_names_are_accepted(name):
+    assert config.parse(f'[node]\nname = "{name}"\n', "omd.toml").nodename == name

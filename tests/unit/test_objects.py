@@ -148,3 +148,21 @@ def test_instance_config_shape_for_actor_and_other_kinds():
     assert "flex" not in failover
     base = instance_config(ObjectPath.parse("ns1/cfg/c"), parse_config("", "n1"), "x", "t")
     assert base == {"csum": "x", "priority": 50, "scope": ["n1"], "updated_at": "t"}
+
+
+def test_a_config_file_that_names_no_object_is_logged_once(tmp_path):
+    """`Bad_Name.conf` was skipped without a word: now a warning names it, once."""
+    import structlog.testing
+
+    from omd import objects
+
+    paths = Paths.resolve(tmp_path)
+    paths.etc.mkdir(parents=True)
+    (paths.etc / "Bad_Name.conf").write_text("[DEFAULT]\n")
+    (paths.etc / "good.conf").write_text("[DEFAULT]\n")
+    objects._ignored_logged.discard(str(paths.etc / "Bad_Name.conf"))
+    with structlog.testing.capture_logs() as logs:
+        assert [str(p) for p, _ in iter_config_files(paths)] == ["good"]
+        assert [str(p) for p, _ in iter_config_files(paths)] == ["good"]
+    ignored = [e for e in logs if e["event"] == "object_config_ignored"]
+    assert len(ignored) == 1 and ignored[0]["file"].endswith("Bad_Name.conf") and ignored[0]["log_level"] == "warning"
