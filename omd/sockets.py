@@ -26,14 +26,16 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
+import msgspec
 import structlog
 import zmq
 
 from .errors import FrameError
 from .netopts import EndpointMonitor, TcpOptions, apply_tcp_options
-from omd.model.events import Event
+from omd.model.events import KINDS, Event
+from omd.model.scope import ScopeError, derive
 from omd.model.wire import Message, decode, encode_data, encode_topic, rfc3339_ns
 
 READY_TOPIC = b"\xffomd.ready"
@@ -248,18 +250,41 @@ class Publisher:
         self._sock.close(linger=linger_ms)
 
 
+class _PathOnly(msgspec.Struct):
+    path: Any = None
+
+
+_path_decoder = msgspec.json.Decoder(_PathOnly)
+# The kinds whose data names an object (a `path` field).
+PATH_KINDS = frozenset(name for name, info in KINDS.items() if "path" in info.type.__struct_fields__)
+
+
+def _scope_ok(msg: Message) -> bool:
+    """The event's labels and data agree on its object, and it carries its namespace label
+    (the rule the journal holds every event to: omd.subsystems.journal.validate)."""
+    try:
+        path = _path_decoder.decode(msg.data).path
+        scope = derive(msg.labels, None if path is None else {"path": path})
+    except (ScopeError, msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return scope.path is None or "namespace" in msg.labels
+
+
 class Subscriber:
     """Receives checked bus messages from bus-out; counts drops and seq gaps.
 
     `stats` counts `received`, `dropped.<cause>` and `gaps` (messages missed, summed).
-    `on_gap(pub, kind, missed)` is called for each gap when given.
+    `on_gap(pub, kind, missed)` is called for each gap when given. With `scoped`, an event
+    whose labels and data disagree on its object (omd.model.scope) is dropped (cause `scope`):
+    the subsystems that act on events read the bus directly, not through the journal's checks.
     """
 
     def __init__(self, ctx: zmq.Context, endpoint: str | Iterable[str], topics: Iterable[bytes] = (b"",),
                  validate: bool = False, rcvhwm: int = 100_000,
                  on_gap: Callable[[str, str, int], None] | None = None,
-                 tcp: TcpOptions | None = None) -> None:
+                 tcp: TcpOptions | None = None, scoped: bool = False) -> None:
         self.validate = validate
+        self.scoped = scoped
         self.on_gap = on_gap
         self.stats: Counter[str] = Counter()
         self._last_seq: dict[tuple[str, str], int] = {}
@@ -347,6 +372,12 @@ class Subscriber:
             if exc.cause not in self._logged_causes:
                 self._logged_causes.add(exc.cause)
                 log.warning("bus_frame_dropped", cause=exc.cause, error=str(exc))
+            return None
+        if self.scoped and msg.kind in PATH_KINDS and not _scope_ok(msg):
+            self.stats["dropped.scope"] += 1
+            if "scope" not in self._logged_causes:
+                self._logged_causes.add("scope")
+                log.warning("bus_frame_dropped", cause="scope", kind=msg.kind, labels=msg.labels)
             return None
         self.stats["received"] += 1
         key = (msg.meta.pub, msg.kind)

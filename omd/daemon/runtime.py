@@ -222,7 +222,7 @@ class Runtime:
         if topics is not None:
             prefixes = [t if isinstance(t, bytes) else topic_prefix(t) for t in topics]
             self.sub = Subscriber(self.ctx, self.paths.endpoint(self.paths.bus_out), topics=prefixes,
-                                  rcvhwm=rcvhwm)
+                                  rcvhwm=rcvhwm, scoped=True)
             if self.pub is not None and not self.pub.wait_subscription(self.sub.probe(), 10):
                 log.warning("subscription_unconfirmed", subsystem=self.instance)
 

@@ -293,6 +293,11 @@ class Gateway:
             raise bad_request(str(exc), field=exc.field) from None
         if scope.namespace is not None and scope.path is not None:
             labels = {**labels, "namespace": scope.namespace}
+        if scope.namespace is None and not principal.sees_all:
+            # an event with no namespace reaches the readers of every namespace
+            raise Problem(403, "Forbidden", "a token limited to some namespaces publishes only events of "
+                          "those namespaces: give labels.namespace (or a path in one of them)",
+                          field="labels.namespace")
         labels = {"node": self.nodename, **labels}
         if not principal.is_root and labels["node"] != self.nodename:
             raise Problem(403, "Forbidden", f"the node label must be this node ({self.nodename!r}): "
