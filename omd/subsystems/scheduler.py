@@ -5,6 +5,15 @@ time one interval after the scheduler starts. At most `max_running` runs go at o
 never overlaps itself (a run due while the previous one is still going is skipped, and
 logged); a run over its `timeout` is killed (its whole process group).
 
+A run does not outlive the scheduler: it is its own process group, killed when the scheduler
+stops or when the run's first process exits (what it left running in its group goes with
+it), and the kernel kills its first process if the scheduler dies (PR_SET_PDEATHSIG). What
+that cannot reach (the run's own children) is found through the run records,
+`var/lib/omd/scheduler/runs.json` (process group and start time of each run): a restarted
+scheduler kills what is left of a recorded run before it starts anything, and publishes its
+ExecFailed (`interrupted: the scheduler died during the run`), so a job never overlaps
+itself across a scheduler crash.
+
 Each run publishes, with labels node and origin=scheduler, as upstream's scheduler:
 
 - Exec {command, node, origin, title=<job name>, session_id, exec_id} when it starts;
@@ -20,6 +29,8 @@ count (jobs configured), max_running}} (Lh) is published when the scheduler's st
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import shlex
 import signal
@@ -37,6 +48,7 @@ from omd.daemon.runtime import Runtime, Subsystem
 from omd.model.events import DaemonSchedulerUpdated, Exec, ExecFailed, ExecSuccess
 from omd.paths import Paths
 from omd.model.wire import rfc3339_ns
+from omd.statefile import write_atomic
 
 log = structlog.get_logger()
 
@@ -54,6 +66,51 @@ class Run:
     deadline: float  # monotonic; 0: no timeout
     exec_event: Exec
     timed_out: bool = False
+
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_the_scheduler() -> None:  # preexec_fn: runs in the job's process before exec
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(process group, start time in clock ticks since boot) of `pid`, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[2]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    found = _stat(pid)
+    return found[1] if found else None
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found = _stat(int(entry))
+            if found and found[0] == pgid:
+                members.append(int(entry))
+    return members
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """The run's first process has exited, not yet reaped (its pid, and so its group id,
+    still cannot be reused)."""
+    if proc.returncode is not None:
+        return True
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None
 
 
 def stderr_tail(data: bytes) -> str:
@@ -90,6 +147,50 @@ class Scheduler:
         self.runs: dict[str, Run] = {}
         self.created_at = rfc3339_ns()
         self.labels = {"node": self.node, "origin": "scheduler"}
+        self.records_file = paths.lib / "scheduler" / "runs.json"
+
+    # ---------------------------------------------------------------- run records
+
+    def _write_records(self) -> None:
+        records = {name: {"pgid": run.proc.pid, "start": _start_time(run.proc.pid),
+                          **{f: getattr(run.exec_event, f) for f in ("command", "title", "session_id", "exec_id")}}
+                   for name, run in self.runs.items()}
+        error = write_atomic(self.records_file, json.dumps(records).encode())
+        if error is not None:
+            log.warning("scheduler_records_not_written", error=str(error))
+
+    def reap_leftovers(self) -> None:
+        """Kill what is left of the runs a dead scheduler recorded, and report them failed."""
+        try:
+            records = json.loads(self.records_file.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("scheduler_records_unreadable", file=str(self.records_file), error=str(exc))
+            records = {}
+        for name, rec in (records.items() if isinstance(records, dict) else ()):
+            if not isinstance(rec, dict) or not isinstance(rec.get("pgid"), int):
+                continue
+            pgid = rec["pgid"]
+            leader = _start_time(pgid)
+            members = _group_members(pgid)
+            if leader is not None and leader != rec.get("start"):
+                # the id is another process's now (the run's group had emptied): not ours
+                killed: list[int] = []
+            else:
+                killed = members
+                for pid in members:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            log.warning("job_interrupted", job=name, pgid=pgid, killed=killed)
+            fields = {"command": str(rec.get("command", "")), "node": self.node, "origin": "scheduler",
+                      "title": str(rec.get("title", name)), "session_id": str(rec.get("session_id", "")),
+                      "exec_id": str(rec.get("exec_id", ""))}
+            self.pub.publish(ExecFailed(duration=0, error="interrupted: the scheduler died during the run",
+                                        **fields), self.labels)
+        self._write_records()
 
     def publish_state(self, state: str) -> None:
         """DaemonSchedulerUpdated with `state`."""
@@ -109,11 +210,15 @@ class Scheduler:
         """Reap ended runs, kill overdue ones, start due jobs while slots are free."""
         now = time.monotonic()
         for name, run in list(self.runs.items()):
-            if run.proc.poll() is None and run.deadline and now >= run.deadline:
+            if not _exited(run.proc) and run.deadline and now >= run.deadline:
                 run.timed_out = True
                 _kill_group(run.proc)
-            if run.proc.poll() is not None:
+            if _exited(run.proc):
+                if run.proc.returncode is None:
+                    _kill_group(run.proc)  # what the run left in its group, before the id is freed
+                run.proc.wait()
                 del self.runs[name]
+                self._write_records()
                 self._finish(name, run)
         for job in self.jobs:
             due = self.next_run[job.name]
@@ -136,13 +241,15 @@ class Scheduler:
         stderr = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(job.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=stderr, cwd=str(self.paths.root), start_new_session=True)
+                                    stderr=stderr, cwd=str(self.paths.root), start_new_session=True,
+                                    preexec_fn=_die_with_the_scheduler)
         except OSError as exc:
             stderr.close()
             self._publish_end(event, time.monotonic_ns() - started, f"cannot run: {exc}")
             return
         deadline = time.monotonic() + job.timeout if job.timeout else 0.0
         self.runs[job.name] = Run(proc, stderr, started, deadline, event)
+        self._write_records()
 
     def _finish(self, name: str, run: Run) -> None:
         duration = time.monotonic_ns() - run.started_ns
@@ -174,6 +281,7 @@ class Scheduler:
             duration = time.monotonic_ns() - run.started_ns
             run.stderr.close()
             self._publish_end(run.exec_event, duration, "interrupted: the scheduler stopped")
+        self._write_records()
         self.publish_state("stopped")
 
 
@@ -201,6 +309,7 @@ class SchedulerSubsystem(Subsystem):
         self.sched = Scheduler(rt.config, rt.paths, rt.pub)
 
     def start(self) -> None:
+        self.sched.reap_leftovers()
         log.info("scheduler_started", jobs=[job.name for job in self.sched.jobs],
                  max_running=self.sched.max_running)
         self.sched.publish_state("running")
