@@ -3,8 +3,8 @@
 The command validates filters and the template before connecting (usage errors exit 2),
 streams from the API (or reads `--input`), renders each event, and for `--wait` evaluates
 the template on every event until it calls `setSuccess true`. A broken stream is resumed
-with Last-Event-ID: no loss, no duplicate; a gap is reported on stderr and the replayed state
-follows. See docs/cli.md for the differences with upstream.
+with Last-Event-ID: no loss, no duplicate; a server stop and a gap are reported on stderr (a
+replay is announced only when the server sends one). What is retried: docs/cli.md, "Retries". See docs/cli.md for the differences with upstream.
 """
 
 from __future__ import annotations
@@ -426,7 +426,8 @@ def events_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Read events from FILE (jsonlines as -o json writes them; - is stdin) "
                           "instead of the daemon."),
         click.option("--retry-timeout", default="60", show_default=True, metavar="D",
-                     help="Give up reconnecting a broken stream after D (exit 1)."),
+                     help="Give up reconnecting a broken stream after D (exit 1); 0: no retry. "
+                          "Errors no retry heals (TLS, stale api.sock, 4xx) exit at once."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
