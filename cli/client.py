@@ -16,12 +16,59 @@ from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
 
-class ClientError(Exception):
-    """A connection or HTTP failure, with a message for the user."""
+# HTTP statuses a retry can heal: rate limited, a proxy or server restarting or overloaded.
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
-    def __init__(self, message: str, status: int = 0) -> None:
+
+class ClientError(Exception):
+    """A connection or HTTP failure, with a message for the user; `retryable` says whether a
+    retry can heal it (docs/cli.md, "Retries")."""
+
+    def __init__(self, message: str, status: int = 0, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retryable = (status in RETRYABLE_STATUS if status else True) if retryable is None else retryable
+
+
+def connect_error(endpoint: "Endpoint", exc: BaseException) -> ClientError:
+    """The ClientError of a failed connection or exchange: TLS verification failures and a stale
+    unix socket (nobody listening, no live daemon process) cannot heal; resets and refusals can."""
+    where = endpoint.describe()
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ClientError(f"TLS verification of {where} failed: {exc.verify_message or exc} "
+                           "(check the context's ca)", retryable=False)
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return ClientError(f"TLS with {where} failed: {exc}", retryable=False)
+    if isinstance(exc, ConnectionRefusedError) and endpoint.unix_path and not _daemon_alive(endpoint.pid_file):
+        return ClientError(f"the daemon is not running: {where} is a stale socket (nobody listens and "
+                           f"no daemon holds {endpoint.pid_file or 'its pid file'}); "
+                           "start it with `om daemon start`", retryable=False)
+    return ClientError(f"cannot reach the daemon API at {where}: {exc}")
+
+
+def _daemon_alive(pid_file: str) -> bool:
+    """True when a daemon holds `pid_file`'s lock (as omd status tests it: a pid in the file
+    may be stale or reused), or when it cannot be judged (then retrying is the safe side)."""
+    import fcntl
+    import os
+
+    if not pid_file:
+        return True
+    try:
+        fd = os.open(pid_file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -49,6 +96,18 @@ class Endpoint:
     token: str = ""
     ca: str = ""
     insecure: bool = False
+    pid_file: str = ""
+    ssl_context: ssl.SSLContext | None = None
+
+    @staticmethod
+    def tls_context(ca: str, insecure: bool) -> ssl.SSLContext:
+        """The client TLS context; OSError or ssl.SSLError when the ca file is missing, unreadable
+        or holds no certificate (the caller names the setting)."""
+        ctx = ssl.create_default_context(cafile=ca or None)
+        if insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def describe(self) -> str:
         return self.unix_path or self.url
@@ -58,10 +117,7 @@ class Endpoint:
             return _UnixConnection(self.unix_path, timeout)
         parts = urlsplit(self.url)
         if parts.scheme == "https":
-            ctx = ssl.create_default_context(cafile=self.ca or None)
-            if self.insecure:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
+            ctx = self.ssl_context or self.tls_context(self.ca, self.insecure)
             return http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, timeout=timeout, context=ctx)
         return http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
 
@@ -84,7 +140,7 @@ class Endpoint:
             resp = conn.getresponse()
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise ClientError(f"cannot reach the daemon API at {self.describe()}: {exc}") from None
+            raise connect_error(self, exc) from None
         finally:
             conn.close()
         if resp.status >= 400:
@@ -141,7 +197,8 @@ class EventStream:
             self.resp = self.conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             self.conn.close()
-            raise ClientError(f"cannot reach the daemon API at {endpoint.describe()}: {exc}") from None
+            raise connect_error(endpoint, exc) from None
+        self.stopped: str | None = None  # the reason of a `: stop <reason>` comment
         if self.resp.status != 200:
             raw = self.resp.read()
             self.conn.close()
@@ -164,6 +221,9 @@ class EventStream:
                 continue
             *blocks, buf = buf.split(b"\n\n")
             for block in blocks:
+                if block.startswith(b": stop "):
+                    self.stopped = block[7:].decode(errors="replace")
+                    continue
                 env = _parse_block(block)
                 if env is not None:
                     yield env

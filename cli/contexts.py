@@ -52,5 +52,17 @@ def load_context(name: str | None) -> Endpoint:
             token = Path(ctx["token_file"]).read_text().strip()
         except OSError as exc:
             raise click.UsageError(f"{path}: contexts.{name}.token_file: {exc}") from None
-    return Endpoint(url=server.rstrip("/"), token=token, ca=ctx.get("ca", ""),
-                    insecure=bool(ctx.get("insecure", False)))
+    ca, insecure = ctx.get("ca", ""), bool(ctx.get("insecure", False))
+    if not isinstance(ca, str):
+        raise click.UsageError(f"{path}: contexts.{name}.ca must be a file path")
+    ssl_context = None
+    if server.startswith("https://"):
+        import ssl
+
+        try:
+            ssl_context = Endpoint.tls_context(ca, insecure)
+        except ssl.SSLError as exc:
+            raise click.UsageError(f"{path}: contexts.{name}.ca: {ca}: not a PEM CA bundle ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise click.UsageError(f"{path}: contexts.{name}.ca: {ca}: {exc.strerror or exc}") from None
+    return Endpoint(url=server.rstrip("/"), token=token, ca=ca, insecure=insecure, ssl_context=ssl_context)

@@ -3,8 +3,8 @@
 The command validates filters and the template before connecting (usage errors exit 2),
 streams from the API (or reads `--input`), renders each event, and for `--wait` evaluates
 the template on every event until it calls `setSuccess true`. A broken stream is resumed
-with Last-Event-ID: no loss, no duplicate; a gap is reported on stderr and the replayed state
-follows. See docs/cli.md for the differences with upstream.
+with Last-Event-ID: no loss, no duplicate; a server stop and a gap are reported on stderr (a
+replay is announced only when the server sends one). What is retried: docs/cli.md, "Retries". See docs/cli.md for the differences with upstream.
 """
 
 from __future__ import annotations
@@ -243,7 +243,12 @@ class Runner:
     def handle(self, env: Envelope) -> int | None:
         """Process one event; an exit code when the command is done."""
         if env.kind == "SubscriptionError" and env.id is None:
-            self.err.write(f"gap: {_error_text(env.data)}; continuing with the replayed state\n")
+            # Only a resume the journal could not serve is followed by the current state (the
+            # server's text says so); other gaps end the stream and the CLI resumes.
+            text = _error_text(env.data)
+            if b'"gap_resume_from"' in env.data and "state follows" not in text:
+                text += "; the current state follows"
+            self.err.write(f"gap: {text}\n")
             return None
         if self.template is not None:
             from omd.gotemplate import TemplateExecError, decode_json
@@ -368,11 +373,13 @@ class Runner:
             if self.deadline and time.monotonic() >= self.deadline:
                 return
             try:
-                timeout = None if not self.deadline else max(0.1, self.deadline - time.monotonic()) + 5
+                left = self.deadline - time.monotonic() if self.deadline else None
+                # A far deadline (up to 292y) overflows a socket timeout: the server ends it anyway.
+                timeout = None if left is None or left > 86400 else max(0.1, left) + 5
                 stream = EventStream(endpoint, self._params(first), self.last_id, timeout)
             except ClientError as exc:
-                if exc.status and exc.status < 500:
-                    raise click.ClickException(str(exc)) from None  # a refusal, not an outage
+                if not exc.retryable:
+                    raise click.ClickException(str(exc)) from None  # a refusal or a fault no retry heals
                 broken_since = self._retry_wait(broken_since, exc, delay)
                 delay = min(delay * 2, 2.0)
                 continue
@@ -401,14 +408,19 @@ class Runner:
                 if self.opts.limit and self.printed >= self.opts.limit:
                     return
                 error = ClientError("the server closed the stream")
-            broken_since = self._retry_wait(broken_since, error, delay)
+                if stream.stopped is not None:
+                    error = ClientError(f"the server stopped ({stream.stopped})")
+            broken_since = self._retry_wait(broken_since, error, delay,
+                                            "ended" if ended_cleanly and stream.stopped is not None else "broken")
 
-    def _retry_wait(self, since: float | None, error: Exception, delay: float) -> float:
+    def _retry_wait(self, since: float | None, error: Exception, delay: float, how: str = "broken") -> float:
         now = time.monotonic()
+        if not self.opts.retry_timeout:
+            raise click.ClickException(f"event read error: {error} (--retry-timeout 0: no retry)")
         if since is None:
             since = now
-            self.err.write(f"event stream broken: {error}; reconnecting (ctrl+c to interrupt)\n")
-        if now - since > self.opts.retry_timeout:
+            self.err.write(f"event stream {how}: {error}; reconnecting (ctrl+c to interrupt)\n")
+        if now - since >= self.opts.retry_timeout:
             from omd.durations import format_go
 
             raise click.ClickException(f"event read error: gave up after {format_go(round(now - since, 1))}: {error}")
@@ -494,7 +506,8 @@ def events_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Read events from FILE (jsonlines as -o json writes them; - is stdin) "
                           "instead of the daemon."),
         click.option("--retry-timeout", default="60", show_default=True, metavar="D",
-                     help="Give up reconnecting a broken stream after D (exit 1)."),
+                     help="Give up reconnecting a broken stream after D (exit 1); 0: no retry. "
+                          "Errors no retry heals (TLS, stale api.sock, 4xx) exit at once."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -521,7 +534,7 @@ def build_options(**kw: Any) -> Options:
     return Options(filters=kw["filters"], template=template, wait=kw["wait"],
                    duration=dur("duration", kw["duration"]), limit=kw["limit"], replay=kw["replay"],
                    output=output, color=kw["color"], node=kw["node"], selector=kw["selector"],
-                   input=kw["input_"], retry_timeout=dur("retry-timeout", kw["retry_timeout"]) or 60.0,
+                   input=kw["input_"], retry_timeout=dur("retry-timeout", kw["retry_timeout"]),
                    duration_text=kw["duration"] or "")
 
 

@@ -84,7 +84,7 @@ def _local_endpoint(root: str | None) -> Any:
     if not paths.api_socket.exists():
         raise click.ClickException(
             f"the daemon is not running on root {paths.root} (no {paths.api_socket}); start it with `om daemon start`")
-    return Endpoint(unix_path=str(paths.api_socket))
+    return Endpoint(unix_path=str(paths.api_socket), pid_file=str(paths.pid_file))
 
 
 def _nodename(root: str | None) -> str:

@@ -3,7 +3,9 @@
     parse("1h30m") == 5400.0      parse("250ms") == 0.25      parse("10") == 10.0
     parse("2d") == 172800.0       parse("0") == 0.0
 
-Raises ValueError with a message that says what is accepted.
+Raises ValueError with a message that says what is accepted, or why the value is refused:
+not a finite number (inf, nan), negative, or larger than Go's time.Duration holds (MAX_SECONDS,
+whole seconds of 2^63-1 ns, about 292 years). The CLI and the API both parse durations here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ _UNITS = {
     "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
     "d": 86400.0, "w": 7 * 86400.0, "y": 365 * 86400.0,
 }
+MAX_SECONDS = float((2**63 - 1) // 10**9)  # whole seconds of Go's max time.Duration
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w|y)")
 
 
@@ -27,9 +30,11 @@ def parse(text: str) -> float:
     except ValueError:
         pass
     else:
-        if value < 0 or value != value:
+        if value != value or (value in (float("inf"), float("-inf")) and "inf" in s.lower()):
+            raise ValueError(f"invalid duration {text!r}: not a finite number")
+        if value < 0:  # -1e400 too
             raise ValueError(f"invalid duration {text!r}: must not be negative")
-        return value
+        return _bounded(text, value)
     sign = 1.0
     if s[0] in "+-":
         sign, s = (-1.0 if s[0] == "-" else 1.0), s[1:]
@@ -44,7 +49,13 @@ def parse(text: str) -> float:
         pos = m.end()
     if sign < 0 and total:
         raise ValueError(f"invalid duration {text!r}: must not be negative")
-    return total
+    return _bounded(text, total)
+
+
+def _bounded(text: str, value: float) -> float:
+    if value > MAX_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: too large (max {format_go(MAX_SECONDS)}, about 292y)")
+    return value
 
 
 def format_go(seconds: float) -> str:

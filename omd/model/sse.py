@@ -5,7 +5,9 @@ The journal builds each event's frame with `head` once; the gateway adds gap eve
 Each event is written as `event: <Kind>` LF `id: <n>` LF `time: <RFC 3339>` LF
 `data: <compact JSON>` LF LF. Upstream writes event, id and data; `time` is omd's addition,
 which EventSource and upstream's parser ignore. Compact JSON holds no newline, so `data` is
-always one line. Comment lines (`: ...`) keep idle streams alive through proxies.
+always one line. Comment lines (`: ...`) keep idle streams alive through proxies, and
+`: stop <reason>` tells why the server ends a stream on a clean stop (no event is lost: the
+client resumes with Last-Event-ID); clients that do not know it ignore it as any comment.
 """
 
 from __future__ import annotations
@@ -39,3 +41,8 @@ def frame(kind: str, eid: int | None, at: str, data: bytes) -> bytes:
 
 
 KEEPALIVE = b": keepalive\n\n"
+
+
+def stop_comment(reason: str) -> bytes:
+    """The comment the server writes before it ends a stream on a clean stop."""
+    return b": stop %s\n\n" % reason.replace("\r", " ").replace("\n", " ").encode()

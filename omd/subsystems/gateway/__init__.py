@@ -130,8 +130,8 @@ async def serve(config: Config, paths: Paths, wait_journal: bool = False) -> int
         publish_listener("running", 0)
     await stop.wait()
     for stream in list(feed.streams):
-        stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting")
-    await asyncio.sleep(0)  # let writers flush their gap events
+        stream.lost("the gateway is stopping" if not exit_code else "the gateway is restarting", stopping=True)
+    await asyncio.sleep(0)  # let writers flush their queues and stop comments
     if listener is not None:
         await listener.close()
     await runner.cleanup()

@@ -64,6 +64,7 @@ class Stream:
         self.fence: int | None = None
         self.overflowed = False
         self.lost_reason: str | None = None
+        self.stopping = False
         self.written = 0
         self.handle = -1  # set by Feed.add
         self._marks_at = {queue_size * 50 // 100, queue_size * 90 // 100}
@@ -130,9 +131,12 @@ class Stream:
         self._thresholds()
         self.wake.set()
 
-    def lost(self, reason: str) -> None:
-        """The feed lost events this stream may have wanted: end it with a gap event."""
+    def lost(self, reason: str, stopping: bool = False) -> None:
+        """The feed lost events this stream may have wanted: end it with a gap event. With
+        `stopping` (a clean gateway stop or restart) nothing is lost: the queue is written out,
+        then sse.stop_comment says why the stream ends and the client resumes after its last id."""
         self.lost_reason = reason
+        self.stopping = stopping
         self.feed.remove(self)
         self.wake.set()
 
@@ -237,6 +241,9 @@ class Stream:
                     f"resume with Last-Event-ID"))
                 return
             if self.lost_reason and not queue:
+                if self.stopping:
+                    await resp.write(sse.stop_comment(self.lost_reason))
+                    return
                 await resp.write(self.gap_frame(self.lost_reason + "; resume with Last-Event-ID"))
                 return
             batch = []
