@@ -60,9 +60,11 @@ def test_each_toml_block_of_the_docs_loads(name, text, tmp_path):
     key_file = tmp_path / "bus.key_secret"
     key_file.write_text(f'metadata\ncurve\n    public-key = "{public.decode()}"\n    secret-key = "{secret.decode()}"\n')
     key_file.chmod(0o600)
-    text = re.sub(r"<[^>]*Z85[^>]*>", zmq.curve_keypair()[0].decode(), text)
+    unknown = [p for p in re.findall(r"<[^>]*>", text) if "Z85" not in p]
+    assert not unknown, f"{name}: placeholders this test cannot fill: {unknown}"
+    # (a Z85 key may itself hold a '<': substitute after the check)
+    text = re.sub(r"<[^>]*Z85[^>]*>", lambda _: zmq.curve_keypair()[0].decode(), text)
     text = text.replace("/etc/omd/bus.key_secret", str(key_file))
-    assert "<" not in text, f"{name}: a placeholder this test cannot fill: {text}"
     config.parse(text, f"{name} toml block")
 
 
